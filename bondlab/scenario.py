@@ -1,0 +1,260 @@
+"""One scenario model for sim, real, CLI, sweeps and notebooks: YAML in, validated pydantic out."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bondlab.traces import load_trace
+
+
+class ScenarioError(ValueError):
+    """A scenario the user must fix; str() is one line naming the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EncoderSpec(_Strict):
+    """Live encoder model: constant-rate frames, an I-frame every `gop_frames`."""
+
+    fps: float = Field(30.0, gt=0, le=240)
+    gop_frames: int = Field(60, ge=1)
+    iframe_ratio: float = Field(4.0, ge=1.0, description="I-frame size / P-frame size")
+    start_bitrate_bps: int = Field(6_000_000, gt=0)
+    min_bitrate_bps: int = Field(500_000, gt=0)
+    max_bitrate_bps: int = Field(12_000_000, gt=0)
+    packet_bytes: int = Field(1316, ge=188, le=1400)
+    reaction_delay_ms: float = Field(300.0, ge=0, description="time for a new set-point to take effect")
+
+    @model_validator(mode="after")
+    def _bitrate_order(self) -> EncoderSpec:
+        if not self.min_bitrate_bps <= self.max_bitrate_bps:
+            raise ValueError("min_bitrate_bps must be <= max_bitrate_bps")
+        if not self.min_bitrate_bps <= self.start_bitrate_bps <= self.max_bitrate_bps:
+            raise ValueError("start_bitrate_bps must lie within [min_bitrate_bps, max_bitrate_bps]")
+        return self
+
+
+class ReceiverSpec(_Strict):
+    latency_ms: float = Field(800.0, gt=0, description="playout deadline after frame capture")
+
+
+class BondingSpec(_Strict):
+    """Parameters of core's estimator, health, DWRR and rate controller (the knobs users sweep)."""
+
+    alpha: float = Field(0.125, gt=0, le=1)
+    headroom: float = Field(1.1, ge=1.0)
+    rtt_limit_ms: float = Field(1000.0, gt=0)
+    loss_limit: float = Field(0.2, gt=0, le=1)
+    stats_interval_ms: float = Field(100.0, gt=0)
+    rate_control: bool = True
+    quantum_bytes: int = Field(3000, ge=188, description="DWRR quantum given to the heaviest link per round")
+    max_credit_quanta: float = Field(2.0, ge=1.0, description="credit cap, in quanta, so idle links cannot burst")
+    probe_gain: float = Field(0.25, ge=0, description="fractional growth per interval of an app-limited estimate")
+    raise_hold_s: float = Field(3.0, ge=0, description="capacity must stay high this long before raising bitrate")
+    raise_step: float = Field(0.15, gt=0, le=1, description="fraction of bitrate added per raise")
+
+
+class GilbertSpec(_Strict):
+    """Gilbert-Elliott two-state burst loss, transitions evaluated per packet."""
+
+    p_good_bad: float = Field(ge=0, le=1)
+    p_bad_good: float = Field(gt=0, le=1)
+    loss_bad: float = Field(0.5, ge=0, le=1)
+    loss_good: float = Field(0.0, ge=0, le=1)
+
+
+class _LinkFields(_Strict):
+    capacity_bps: float | None = Field(None, gt=0)
+    trace: str | None = None
+    trace_offset_s: float | None = Field(None, ge=0)
+    delay_ms: float | None = Field(None, ge=0)
+    jitter_ms: float | None = Field(None, ge=0)
+    loss: float | None = Field(None, ge=0, le=1)
+    gilbert: GilbertSpec | None = None
+    queue_bytes: int | None = Field(None, ge=1500)
+    up: bool | None = None
+
+
+class LinkSpec(_LinkFields):
+    """One bonded link; capacity comes from `capacity_bps` or a mahimahi `trace`, never both."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    trace_offset_s: float = Field(0.0, ge=0)
+    delay_ms: float = Field(30.0, ge=0)
+    jitter_ms: float = Field(0.0, ge=0)
+    loss: float = Field(0.0, ge=0, le=1)
+    queue_bytes: int = Field(250_000, ge=1500)
+    up: bool = True
+
+    @model_validator(mode="after")
+    def _one_capacity_source(self) -> LinkSpec:
+        if (self.capacity_bps is None) == (self.trace is None):
+            raise ValueError("give exactly one of capacity_bps or trace")
+        return self
+
+
+class EventSpec(_LinkFields):
+    """At `at_s`, set the given fields on one or several links (several = correlated fading).
+
+    `for_s` reverts the change after that long, which expresses a handover blackout in one line.
+    """
+
+    at_s: float = Field(ge=0)
+    link: str | list[str]
+    for_s: float | None = Field(None, gt=0)
+
+    @property
+    def links(self) -> list[str]:
+        return [self.link] if isinstance(self.link, str) else list(self.link)
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"at_s", "link", "for_s"}, exclude_none=True)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> EventSpec:
+        if not self.changes():
+            raise ValueError("event changes no link field")
+        if self.capacity_bps is not None and self.trace is not None:
+            raise ValueError("give at most one of capacity_bps or trace")
+        return self
+
+
+class Scenario(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    duration_s: float = Field(gt=0, le=3600)
+    seed: int = 1
+    encoder: EncoderSpec = Field(default_factory=EncoderSpec)
+    receiver: ReceiverSpec = Field(default_factory=ReceiverSpec)
+    bonding: BondingSpec = Field(default_factory=BondingSpec)
+    links: list[LinkSpec] = Field(min_length=1, max_length=16)
+    events: list[EventSpec] = Field(default_factory=list)
+    base_dir: str = Field(".", description="directory that relative trace paths are resolved against")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        names = [link.name for link in self.links]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate link name {dupes[0]!r}")
+        for i, ev in enumerate(self.events):
+            for name in ev.links:
+                if name not in names:
+                    raise ValueError(f"events[{i}].link: unknown link {name!r} (links: {', '.join(names)})")
+            if ev.at_s >= self.duration_s:
+                raise ValueError(f"events[{i}].at_s: {ev.at_s} is not before duration_s {self.duration_s}")
+        return self
+
+    def link(self, name: str) -> LinkSpec:
+        return next(link for link in self.links if link.name == name)
+
+    def trace_path(self, trace: str) -> Path:
+        path = Path(trace)
+        return path if path.is_absolute() else Path(self.base_dir) / path
+
+    def resolved(self) -> dict[str, Any]:
+        """Plain dict of the scenario with every default filled in (what run.json records)."""
+        return self.model_dump(mode="json")
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
+    msg = err["msg"].removeprefix("Value error, ")
+    if msg.startswith("events[") or msg.startswith("links["):
+        return msg
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    return f"{_field_path(loc)}: {msg}"
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `section.key=value` strings (values parsed as YAML) to a raw scenario dict."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ScenarioError(f"--set {item!r}: expected dotted.key=value")
+        node: Any = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if isinstance(node, list):
+                node = node[int(part)] if part.isdigit() else next(
+                    (x for x in node if isinstance(x, dict) and x.get("name") == part), None)
+            else:
+                node = node.setdefault(part, {})
+            if not isinstance(node, dict | list):
+                raise ScenarioError(f"--set {item!r}: {part!r} is not a section")
+        if isinstance(node, list):
+            raise ScenarioError(f"--set {item!r}: cannot set an item of a list")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def parse_scenario(data: Any, source: str, base_dir: Path, default_name: str) -> Scenario:
+    """Validate a raw mapping; every failure becomes one ScenarioError line naming `source` and the field."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: (top level): expected a mapping of scenario fields")
+    data = dict(data)
+    data.setdefault("name", default_name)
+    data["base_dir"] = str(base_dir)
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(f"{source}: {_first_error(exc)}") from None
+    _check_traces(scenario, source)
+    return scenario
+
+
+def _check_traces(scenario: Scenario, source: str) -> None:
+    for i, link in enumerate(scenario.links):
+        if link.trace is not None:
+            _check_one_trace(scenario, link.trace, f"links[{i}].trace", source)
+    for i, ev in enumerate(scenario.events):
+        if ev.trace is not None:
+            _check_one_trace(scenario, ev.trace, f"events[{i}].trace", source)
+
+
+def _check_one_trace(scenario: Scenario, trace: str, field: str, source: str) -> None:
+    path = scenario.trace_path(trace)
+    try:
+        load_trace(path)
+    except (OSError, ValueError) as exc:
+        raise ScenarioError(f"{source}: {field}: {exc}") from None
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Read, override and validate a scenario file; raises ScenarioError with a one-line message."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read scenario: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ScenarioError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if overrides:
+        if not isinstance(data, dict):
+            raise ScenarioError(f"{path}: (top level): expected a mapping of scenario fields")
+        data = apply_overrides(data, overrides)
+    return parse_scenario(data, str(path), path.parent, path.stem)

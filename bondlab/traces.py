@@ -1,0 +1,75 @@
+"""Mahimahi delivery traces: each line is a millisecond at which one 1500-byte packet may leave."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+MTU_BYTES = 1500
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Delivery opportunities of one trace period; the trace repeats every `period_ms`."""
+
+    path: str
+    times_ms: np.ndarray  # sorted int64, one entry per 1500-byte opportunity
+
+    @property
+    def period_ms(self) -> int:
+        # mahimahi repeats the trace after its last timestamp; a one-line "1" file is 1 packet/ms.
+        return max(int(self.times_ms[-1]), 1)
+
+    @property
+    def mean_rate_bps(self) -> float:
+        return len(self.times_ms) * MTU_BYTES * 8 / (self.period_ms / 1000)
+
+    def rate_series_bps(self, start_s: float, duration_s: float, step_s: float) -> np.ndarray:
+        """Mean rate in each `step_s` window from `start_s` (trace time), wrapping at the period."""
+        n = max(int(np.ceil(duration_s / step_s)), 1)
+        edges_ms = (start_s + np.arange(n + 1) * step_s) * 1000.0
+        counts = np.diff(self.opportunities_before(edges_ms))
+        return counts * MTU_BYTES * 8 / step_s
+
+    def opportunities_before(self, t_ms: np.ndarray | float) -> np.ndarray:
+        """Number of opportunities at times < t_ms, counting repeats of the trace."""
+        t = np.asarray(t_ms, dtype=float)
+        period = self.period_ms
+        cycles = np.floor(t / period)
+        within = t - cycles * period
+        # Opportunities are at times in (0, period]; those at exactly `period` belong to the cycle's end.
+        idx = np.searchsorted(self.times_ms, within, side="left")
+        return cycles * len(self.times_ms) + idx
+
+
+@lru_cache(maxsize=32)
+def _load(path: str, mtime_ns: int) -> Trace:
+    values: list[int] = []
+    with open(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                ms = int(text)
+            except ValueError:
+                raise ValueError(f"{path} line {lineno}: not an integer millisecond: {text[:20]!r}") from None
+            if ms < 0:
+                raise ValueError(f"{path} line {lineno}: negative time {ms}")
+            if values and ms < values[-1]:
+                raise ValueError(f"{path} line {lineno}: times must not decrease")
+            values.append(ms)
+    if not values:
+        raise ValueError(f"{path}: empty trace")
+    return Trace(path=path, times_ms=np.asarray(values, dtype=np.int64))
+
+
+def load_trace(path: str | Path) -> Trace:
+    """Load (cached) a mahimahi trace; raises OSError if missing, ValueError if malformed."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"trace file not found: {p}")
+    return _load(str(p.resolve()), p.stat().st_mtime_ns)
