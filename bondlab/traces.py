@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,6 +18,10 @@ class Trace:
 
     path: str
     times_ms: np.ndarray  # sorted int64, one entry per 1500-byte opportunity
+    times_list: list[int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "times_list", self.times_ms.tolist())  # fast scalar bisect
 
     @property
     def period_ms(self) -> int:
@@ -73,3 +78,20 @@ def load_trace(path: str | Path) -> Trace:
     if not p.is_file():
         raise FileNotFoundError(f"trace file not found: {p}")
     return _load(str(p.resolve()), p.stat().st_mtime_ns)
+
+
+def opportunity_index_at(trace: Trace, t_ms: float, strictly_after: bool) -> int:
+    """Index (counting repeats) of the first opportunity at/after `t_ms` (or strictly after)."""
+    times = trace.times_list
+    n = len(times)
+    period = trace.period_ms
+    cycle = int(t_ms // period)
+    within = t_ms - cycle * period
+    idx = bisect.bisect_right(times, within) if strictly_after else bisect.bisect_left(times, within)
+    return cycle * n + idx
+
+
+def opportunity_time_ms(trace: Trace, index: int) -> float:
+    """Trace time of opportunity `index` (counting repeats)."""
+    cycle, i = divmod(index, len(trace.times_list))
+    return float(cycle * trace.period_ms + trace.times_list[i])

@@ -1,0 +1,105 @@
+"""One simulated link: tail-drop bottleneck queue, time-varying capacity, delay, jitter, loss, outages."""
+
+from __future__ import annotations
+
+import bisect
+import random
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from bondlab.scenario import Scenario
+from bondlab.sim.loss import LossProcess
+from bondlab.sim.service import Segment, ServiceCurve
+from bondlab.timeline import link_timeline
+from bondlab.traces import load_trace
+
+
+@dataclass(slots=True)
+class Delivery:
+    """Outcome of handing one packet to a link at time t."""
+
+    arrival_t: float | None  # None: lost
+    reason: str = ""  # "", "queue", "down", "loss"
+
+
+class SimLink:
+    """A cellular modem's uplink as the sender sees it.
+
+    Packets queue FIFO behind the bottleneck (tail drop at `queue_bytes`), leave at the capacity
+    of the moment, then cross the radio hop: one-way delay + uniform jitter (as netem's default,
+    so packets may reorder), and random / burst loss. While `up` is false every packet handed to
+    the link is lost; what was already queued waits for the link to return.
+    """
+
+    def __init__(self, scenario: Scenario, index: int, seed: int) -> None:
+        spec = scenario.links[index]
+        self.name = spec.name
+        self.index = index
+        self._timeline = link_timeline(scenario, spec.name)
+        self._times = [t for t, _ in self._timeline]
+        self.service = ServiceCurve(self._segments(scenario))
+        rng = random.Random(f"{seed}:{index}:link")
+        self._jitter_rng = random.Random(f"{seed}:{index}:jitter")
+        self.loss = LossProcess(rng)
+        self._queue: deque[tuple[float, int]] = deque()
+        self._queued_bytes = 0
+
+    def _segments(self, scenario: Scenario) -> list[Segment]:
+        base_trace = scenario.link(self.name).trace
+        segments: list[Segment] = []
+        origin = 0.0
+        prev_trace: tuple[str | None, float] | None = None
+        for t, state in self._timeline:
+            key = (state["trace"], state["trace_offset_s"])
+            if state["trace"] is not None and key != prev_trace:
+                origin = 0.0 if state["trace"] == base_trace and t == 0.0 else t
+            prev_trace = key
+            trace = load_trace(scenario.trace_path(state["trace"])) if state["trace"] else None
+            segments.append(Segment(t, state["capacity_bps"], trace, origin, state["trace_offset_s"], state["up"]))
+        return segments
+
+    def state(self, t: float) -> dict[str, Any]:
+        return self._timeline[bisect.bisect_right(self._times, t) - 1][1]
+
+    def capacity_bps(self, t: float) -> float:
+        return self.service.capacity_bps(t)
+
+    def queued_bytes(self, t: float) -> int:
+        q = self._queue
+        while q and q[0][0] <= t:
+            self._queued_bytes -= q.popleft()[1]
+        return self._queued_bytes
+
+    def one_way_delay_s(self, state: dict[str, Any]) -> float:
+        jitter = state["jitter_ms"]
+        d = state["delay_ms"] + (self._jitter_rng.uniform(-jitter, jitter) if jitter else 0.0)
+        return max(d, 0.0) / 1000.0
+
+    def send(self, t: float, size: int) -> Delivery:
+        state = self.state(t)
+        if not state["up"]:
+            return Delivery(None, "down")
+        if self.queued_bytes(t) + size > state["queue_bytes"]:
+            return Delivery(None, "queue")
+        depart = self.service.serve(t, size)
+        self._queue.append((depart, size))
+        self._queued_bytes += size
+        if self.loss.lost(state["loss"], state["gilbert"]):
+            return Delivery(None, "loss")
+        return Delivery(depart + self.one_way_delay_s(self.state(depart)))
+
+    def echo_rtt_ms(self, t: float) -> float | None:
+        """RTT an echo sent now would measure (queue wait included), or None if it is lost to an outage."""
+        state = self.state(t)
+        if not state["up"]:
+            return None
+        wait = self.service.wait_s(t)
+        back_t = t + wait + state["delay_ms"] / 1000.0
+        if not self.state(back_t)["up"]:
+            return None
+        return (wait + self.one_way_delay_s(state) + self.one_way_delay_s(self.state(back_t))) * 1000.0
+
+    def reverse_ok(self, t: float) -> bool:
+        """Whether a NACK sent back at time t gets through (only outages stop it)."""
+        return bool(self.state(t)["up"])

@@ -1,0 +1,46 @@
+"""Emulates librist 0.2.7 sender peer stats, so core sees in the sim exactly what it sees in real.
+
+librist reports per peer, every stats interval: `bandwidth` (an EWMA, 1/8, of the rate the sender
+pushed into the peer: the send rate, not capacity), `rtt` (an EWMA, 1/8, of echo round trips,
+queueing included), `sent` and `retransmitted` packet counts of the interval, and
+`quality` = 100 x sent / (sent + skipped + retransmitted). The sim has no skipped packets.
+When no echo came back in the interval, `rtt_ms` is None (see PeerStats).
+"""
+
+from __future__ import annotations
+
+from bondlab.core.ewma import Ewma
+from bondlab.core.stats import PeerStats
+
+LIBRIST_EWMA = 0.125
+
+
+class RistStatsCounter:
+    """Counts what the sender did on one peer and turns each interval into a PeerStats."""
+
+    def __init__(self) -> None:
+        self.bandwidth = Ewma(LIBRIST_EWMA)
+        self.rtt = Ewma(LIBRIST_EWMA)
+        self.sent = 0
+        self.retransmitted = 0
+        self.bytes = 0
+        self.total_bytes = 0
+
+    def on_send(self, size: int, retransmission: bool = False) -> None:
+        if retransmission:
+            self.retransmitted += 1
+        else:
+            self.sent += 1
+        self.bytes += size
+        self.total_bytes += size
+
+    def sample(self, t: float, interval_s: float, echo_rtt_ms: float | None) -> PeerStats:
+        rate = self.bytes * 8 / interval_s
+        bw = self.bandwidth.update(rate)
+        rtt = self.rtt.update(echo_rtt_ms) if echo_rtt_ms is not None else None
+        denom = self.sent + self.retransmitted
+        quality = 100.0 * self.sent / denom if denom else 100.0
+        stats = PeerStats(t=t, rtt_ms=rtt, bandwidth_bps=bw, sent=self.sent,
+                          retransmitted=self.retransmitted, quality=quality)
+        self.sent = self.retransmitted = self.bytes = 0
+        return stats

@@ -1,0 +1,181 @@
+"""Runs one scenario in SimPy: encoder, bonding controller, links, ARQ and the bonded receiver.
+
+SimPy drives frames, stats intervals and retransmissions; a packet's path through its link is
+computed when it is sent (see service.py), so there is no SimPy process per packet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import simpy
+
+from bondlab.core.bonding import BondingController
+from bondlab.core.encoder import EncoderModel, Frame
+from bondlab.core.metrics import build_metrics
+from bondlab.core.receiver import BondedReceiver
+from bondlab.scenario import Scenario
+from bondlab.sim.link import SimLink
+from bondlab.sim.rist_stats import RistStatsCounter
+
+ProgressFn = Callable[[float], None]
+
+
+@dataclass
+class RunResult:
+    metrics: dict[str, Any]
+    timeseries: pd.DataFrame
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Lost:
+    seq: int
+    frame_id: int
+    size: int
+    deadline: float
+
+
+def encoder_for(scenario: Scenario) -> EncoderModel:
+    e = scenario.encoder
+    return EncoderModel(e.fps, e.gop_frames, e.iframe_ratio, e.start_bitrate_bps, e.min_bitrate_bps,
+                        e.max_bitrate_bps, e.packet_bytes, e.reaction_delay_ms / 1000.0)
+
+
+class SimRun:
+    def __init__(self, scenario: Scenario, scheduler: str, seed: int | None = None,
+                 progress: ProgressFn | None = None) -> None:
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.env = simpy.Environment()
+        self.links = [SimLink(scenario, i, self.seed) for i in range(len(scenario.links))]
+        self.counters = [RistStatsCounter() for _ in self.links]
+        self.controller = BondingController.from_scenario(scenario, scheduler)
+        self.encoder = encoder_for(scenario)
+        self.receiver = BondedReceiver(scenario.receiver.latency_ms)
+        self.progress = progress
+        self._pending_loss: list[list[_Lost]] = [[] for _ in self.links]
+        self._seq = 0
+        self.packets_sent = 0
+        self.dropped_at_sender = 0
+        self.retransmissions = 0
+        self.bitrate_changes = 0
+        self._bitrate_samples: list[float] = []
+        self._rows: list[dict[str, Any]] = []
+
+    # -- packet path -------------------------------------------------------------------------
+    def _transmit(self, li: int, seq: int, frame_id: int, size: int, deadline: float, retx: bool) -> None:
+        now = self.env.now
+        link = self.links[li]
+        self.counters[li].on_send(size, retx)
+        out = link.send(now, size)
+        if out.arrival_t is None or math.isinf(out.arrival_t):
+            self._pending_loss[li].append(_Lost(seq, frame_id, size, deadline))
+            return
+        self.receiver.on_packet(seq, frame_id, out.arrival_t)
+        if self._pending_loss[li]:
+            self._nack(li, out.arrival_t)
+
+    def _nack(self, li: int, detect_t: float) -> None:
+        """The receiver sees the gap when a later packet arrives and NACKs back over the same link."""
+        gaps, self._pending_loss[li] = self._pending_loss[li], []
+        link = self.links[li]
+        if not link.reverse_ok(detect_t):
+            return
+        nack_at = detect_t + link.state(detect_t)["delay_ms"] / 1000.0
+        one_way = link.state(detect_t)["delay_ms"] / 1000.0
+        retry = [g for g in gaps if nack_at + one_way < g.deadline]
+        if retry:
+            ev = self.env.timeout(nack_at - self.env.now)
+            ev.callbacks.append(lambda _e, li=li, retry=retry: self._retransmit(li, retry))
+
+    def _retransmit(self, li: int, gaps: list[_Lost]) -> None:
+        for g in gaps:
+            self.retransmissions += 1
+            self._transmit(li, g.seq, g.frame_id, g.size, g.deadline, retx=True)
+
+    # -- processes ---------------------------------------------------------------------------
+    def _encoder_proc(self):  # type: ignore[no-untyped-def]
+        env, duration = self.env, self.scenario.duration_s
+        period = 1.0 / self.encoder.fps
+        latency = self.scenario.receiver.latency_ms / 1000.0
+        n = 0
+        while n * period < duration:
+            frame: Frame = self.encoder.next_frame(env.now)
+            self._bitrate_samples.append(self.encoder.bitrate_bps)
+            self.receiver.register_frame(frame.frame_id, frame.capture_t, frame.is_iframe,
+                                         len(frame.packet_sizes), frame.size_bytes)
+            deadline = frame.capture_t + latency
+            for size in frame.packet_sizes:
+                seq = self._seq
+                self._seq += 1
+                li = self.controller.pick(size)
+                if li is None:
+                    self.dropped_at_sender += 1
+                    continue
+                self.packets_sent += 1
+                self._transmit(li, seq, frame.frame_id, size, deadline, retx=False)
+            n += 1
+            yield env.timeout((n * period) - env.now)
+
+    def _stats_proc(self):  # type: ignore[no-untyped-def]
+        env = self.env
+        interval = self.scenario.bonding.stats_interval_ms / 1000.0
+        while env.now + interval <= self.scenario.duration_s + 1e-9:
+            yield env.timeout(interval)
+            now = env.now
+            samples = [c.sample(now, interval, link.echo_rtt_ms(now)) for c, link in zip(self.counters, self.links)]
+            before = self.encoder.bitrate_bps
+            msg = self.controller.on_stats(now, samples)
+            if msg is not None:
+                self.encoder.request_bitrate(now, msg.recommended_bitrate)
+            self._record(now, samples)
+            if self.progress is not None:
+                self.progress(now)
+            del before
+
+    def _record(self, now: float, samples: list[Any]) -> None:
+        for link, view, s in zip(self.links, self.controller.view(), samples, strict=True):
+            self._rows.append({
+                "t": round(now, 6), "link": link.name,
+                "capacity_bps": link.capacity_bps(now), "est_capacity_bps": view.est_capacity_bps,
+                "health": view.health, "weight": view.weight, "credits_bytes": view.credits_bytes,
+                "queue_bytes": link.queued_bytes(now), "rtt_ms": s.rtt_ms, "sent_bps": s.bandwidth_bps,
+                "up": bool(link.state(now)["up"]), "bitrate_bps": self.encoder.bitrate_bps,
+            })
+
+    def run(self) -> RunResult:
+        sc = self.scenario
+        self.env.process(self._encoder_proc())
+        self.env.process(self._stats_proc())
+        self.env.run(until=sc.duration_s + sc.receiver.latency_ms / 1000.0 + 1.0)
+        return self._result()
+
+    def _result(self) -> RunResult:
+        sc = self.scenario
+        report = self.receiver.report()
+        ts = pd.DataFrame(self._rows)
+        changes = sum(1 for a, b in zip(self._bitrate_samples, self._bitrate_samples[1:]) if a != b)
+        cap = ts.groupby("link", sort=False)["capacity_bps"].mean() if len(ts) else None
+        cap_share = [float(cap[link.name] / cap.sum()) for link in self.links] if cap is not None and cap.sum() else None
+        metrics = build_metrics(
+            report, sc.duration_s,
+            mean_bitrate_bps=sum(self._bitrate_samples) / max(len(self._bitrate_samples), 1),
+            retransmissions=self.retransmissions, congestion_messages=len(self.controller.messages),
+            bitrate_changes=changes, packets_sent=self.packets_sent, packets_dropped=self.dropped_at_sender,
+            link_names=[link.name for link in self.links], link_bytes=[c.total_bytes for c in self.counters],
+            link_capacity_share=cap_share)
+        messages = [{"t": m.t, "type": m.type, "recommended_bitrate": m.recommended_bitrate,
+                     "total_capacity_bps": m.total_capacity_bps, "reason": m.reason}
+                    for m in self.controller.messages]
+        return RunResult(metrics, ts, messages)
+
+
+def run_sim(scenario: Scenario, scheduler: str, seed: int | None = None,
+            progress: ProgressFn | None = None) -> RunResult:
+    """Simulate `scenario` with `scheduler`; same scenario and seed give the same metrics."""
+    return SimRun(scenario, scheduler, seed, progress).run()

@@ -1,0 +1,105 @@
+"""A link's bottleneck as a FIFO served by a capacity that changes over time (rate or trace).
+
+Departure times are computed when a packet is enqueued, from the whole capacity timeline (known
+in advance from the scenario), so the sim needs no process per packet. Trace links follow
+mahimahi: each opportunity lets 1500 bytes leave; bytes of one opportunity may serve several
+small packets back to back; opportunities of an idle link are lost.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+from bondlab.traces import MTU_BYTES, Trace, opportunity_index_at, opportunity_time_ms
+
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float
+    rate_bps: float | None  # constant rate, or None when trace-driven
+    trace: Trace | None
+    trace_origin: float  # sim time at which trace time == trace_offset_s
+    trace_offset_s: float
+    up: bool
+
+    def trace_ms(self, t: float) -> float:
+        return (t - self.trace_origin + self.trace_offset_s) * 1000.0
+
+    def sim_t(self, trace_ms: float) -> float:
+        return trace_ms / 1000.0 - self.trace_offset_s + self.trace_origin
+
+    def capacity_bps(self, t: float, window_s: float = 0.1) -> float:
+        if not self.up:
+            return 0.0
+        if self.rate_bps is not None:
+            return self.rate_bps
+        assert self.trace is not None
+        a = opportunity_index_at(self.trace, self.trace_ms(t), False)
+        b = opportunity_index_at(self.trace, self.trace_ms(t + window_s), False)
+        return (b - a) * MTU_BYTES * 8 / window_s
+
+
+class ServiceCurve:
+    """FIFO server over segments; `serve` returns when a packet of n bytes finishes leaving."""
+
+    def __init__(self, segments: list[Segment]) -> None:
+        self.segments = segments
+        self._starts = [s.start for s in segments]
+        self.busy_until = 0.0
+        self._credit = 0.0  # unused bytes of the trace opportunity at busy_until
+
+    def segment_at(self, t: float) -> int:
+        return bisect.bisect_right(self._starts, t) - 1
+
+    def capacity_bps(self, t: float) -> float:
+        return self.segments[self.segment_at(t)].capacity_bps(t)
+
+    def wait_s(self, t: float) -> float:
+        """Queueing delay a packet arriving at t would see before its own transmission."""
+        return max(self.busy_until - t, 0.0)
+
+    def serve(self, t: float, nbytes: int) -> float:
+        busy = t <= self.busy_until
+        start = self.busy_until if busy else t
+        credit = self._credit if busy else 0.0
+        remaining = float(nbytes)
+        i = self.segment_at(start)
+        now = start
+        while True:
+            seg = self.segments[i]
+            end = self._starts[i + 1] if i + 1 < len(self._starts) else INF
+            if seg.up and seg.rate_bps is not None:
+                need = remaining * 8 / seg.rate_bps
+                if now + need <= end:
+                    return self._finish(now + need, 0.0)
+                remaining -= (end - now) * seg.rate_bps / 8
+                credit = 0.0
+            elif seg.up and seg.trace is not None:
+                used = min(credit, remaining)
+                remaining -= used
+                credit -= used
+                if remaining <= 0:
+                    return self._finish(now, credit)
+                tr = seg.trace
+                first = opportunity_index_at(tr, seg.trace_ms(now), strictly_after=busy)
+                k = math.ceil(remaining / MTU_BYTES)
+                done_t = seg.sim_t(opportunity_time_ms(tr, first + k - 1))
+                if done_t <= end:
+                    return self._finish(max(done_t, now), k * MTU_BYTES - remaining)
+                last = opportunity_index_at(tr, seg.trace_ms(end), strictly_after=False)
+                remaining -= max(last - first, 0) * MTU_BYTES
+                credit = 0.0
+            if end == INF:
+                return INF  # down (or zero capacity) for good: never leaves
+            now = end
+            i += 1
+            busy = False
+
+    def _finish(self, t: float, credit: float) -> float:
+        self.busy_until = t
+        self._credit = credit
+        return t
