@@ -54,10 +54,10 @@ class BondingSpec(_Strict):
     loss_limit: float = Field(0.2, gt=0, le=1)
     stats_interval_ms: float = Field(100.0, gt=0)
     rate_control: bool = True
-    quantum_bytes: int = Field(3000, ge=188, description="DWRR quantum given to the heaviest link per round")
+    quantum_bytes: int = Field(1500, ge=188, description="DWRR quantum of the lightest link per round")
     max_credit_quanta: float = Field(2.0, ge=1.0, description="credit cap, in quanta, so idle links cannot burst")
     probe_gain: float = Field(0.25, ge=0, description="fractional growth per interval of an app-limited estimate")
-    raise_hold_s: float = Field(3.0, ge=0, description="capacity must stay high this long before raising bitrate")
+    raise_hold_s: float = Field(1.0, ge=0, description="capacity must stay high this long before raising bitrate")
     raise_step: float = Field(0.15, gt=0, le=1, description="fraction of bitrate added per raise")
 
 

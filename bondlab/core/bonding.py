@@ -4,9 +4,10 @@ and total capacity -> congestion-control messages for the encoder."""
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bondlab.core.estimator import EstimatorParams, LinkEstimator
 from bondlab.core.rate_control import CongestionControl, RateController
@@ -14,6 +15,7 @@ from bondlab.core.schedulers import make_scheduler
 from bondlab.core.stats import PeerStats
 
 log = logging.getLogger("bondlab.bonding")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class BondingController:
         self.estimators = [LinkEstimator(params, start / n_links) for _ in range(n_links)]
         self.rate = rate
         self.messages: list[CongestionControl] = []
+        self._held: deque[tuple[float, int, Any]] = deque()
         self.scheduler.set_weights(self.weights())
 
     @classmethod
@@ -60,8 +63,10 @@ class BondingController:
 
     def on_stats(self, t: float, samples: Sequence[PeerStats]) -> CongestionControl | None:
         """One stats interval for every link: update estimates and weights, maybe advise the encoder."""
+        live = [est.capacity_bps for est in self.estimators if est.up]
+        mean = sum(live) / len(live) if live else None
         for est, sample in zip(self.estimators, samples, strict=True):
-            est.update(sample)
+            est.update(sample, mean)
         self.scheduler.set_weights(self.weights())
         if self.rate is None:
             return None
@@ -74,6 +79,34 @@ class BondingController:
 
     def pick(self, size: int) -> int | None:
         return self.scheduler.pick(size)
+
+    def pick_or_hold(self, size: int, item: T, deadline: float) -> int | None:
+        """Pick a link; when none may take the packet (every link dead), hold it for `release_held`."""
+        link = self.scheduler.pick(size)
+        if link is None:
+            self._held.append((deadline, size, item))
+        return link
+
+    def release_held(self, now: float) -> tuple[list[tuple[int, Any]], int]:
+        """After new weights: held packets that may go now (oldest first), and how many expired.
+
+        Packets wait while every link is dead rather than being dropped at once, so a blackout
+        shorter than the playout latency costs nothing; those past their deadline are dropped.
+        """
+        out: list[tuple[int, Any]] = []
+        expired = 0
+        while self._held:
+            deadline, size, item = self._held[0]
+            if deadline <= now:
+                self._held.popleft()
+                expired += 1
+                continue
+            link = self.scheduler.pick(size)
+            if link is None:
+                break
+            self._held.popleft()
+            out.append((link, item))
+        return out, expired
 
     def view(self) -> list[LinkView]:
         credits = self.scheduler.credits()

@@ -5,11 +5,14 @@ An estimator that trusts it converges on its own send rate and never discovers s
 The way out used here (delay-based, in the spirit of LEDBAT/BBR):
 
 * queueing delay = smoothed RTT - minimum RTT over a window. While it stays low the link is
-  app-limited: the estimate may grow above the sent rate by `probe_gain` per second, up to
-  `probe_cap` x the sent rate, so the scheduler offers the link more and finds out.
+  app-limited: the estimate may grow above the sent rate, by `probe_gain` per second of the
+  larger of its own estimate and the bond's mean (so a small link catches up additively instead
+  of keeping its share forever), up to `probe_cap` x the sent rate; the scheduler then offers the
+  link more and finds out.
 * when queueing delay passes `congested_ms` the link is saturated, so the sent rate is an upper
-  bound on capacity: the estimate drops to `(1 - backoff)` x min(estimate, sent rate), then holds
-  for one smoothed RTT plus the queue delay so the queue can drain before the next cut.
+  bound on capacity: the estimate drops below min(estimate, sent rate), by `backoff` and more the
+  longer the queue (down to half), then holds one base RTT. After the hold it cuts again only
+  while the queue keeps growing, so a draining queue is not punished twice.
 * a link whose RTT echoes stop for `down_after_s` is down; it restarts cold at `cold_start_bps`
   and has to earn its rate again (a cold link at full start rate loses packets).
 """
@@ -53,6 +56,7 @@ class LinkEstimator:
         self._last_t: float | None = None
         self._last_echo_t: float | None = None
         self._hold_until = float("-inf")
+        self._qdelay_ref = 0.0
         self._rtt_window: deque[tuple[float, float]] = deque()
 
     @property
@@ -61,14 +65,14 @@ class LinkEstimator:
 
     @property
     def rtt_min_ms(self) -> float | None:
-        return min(r for _, r in self._rtt_window) if self._rtt_window else None
+        return self._rtt_window[0][1] if self._rtt_window else None
 
     @property
     def queue_delay_ms(self) -> float:
         base = self.rtt_min_ms
         return 0.0 if base is None or self.rtt.value is None else max(self.rtt.value - base, 0.0)
 
-    def update(self, s: PeerStats) -> None:
+    def update(self, s: PeerStats, bond_mean_bps: float | None = None) -> None:
         dt = 0.1 if self._last_t is None else max(s.t - self._last_t, 1e-6)
         self._last_t = s.t
         if s.rtt_ms is None:
@@ -85,7 +89,7 @@ class LinkEstimator:
         self._track_rtt(s.t, s.rtt_ms)
         self.rtt.update(s.rtt_ms)
         self.loss.update(max(0.0, min(1.0, 1.0 - s.quality / 100.0)) if s.sent else 0.0)
-        self._update_capacity(s, dt)
+        self._update_capacity(s, dt, bond_mean_bps or self.capacity_bps)
         self.health = health(self.loss.get(), self.rtt.get(), self.p.loss_limit, self.p.rtt_limit_ms)
 
     def _on_silence(self, t: float) -> None:
@@ -95,21 +99,30 @@ class LinkEstimator:
             self.health = 0.0
 
     def _track_rtt(self, t: float, rtt_ms: float) -> None:
+        """Sliding-window minimum: a deque of increasing RTTs whose head is the window's minimum."""
         window = self._rtt_window
         while window and window[0][0] < t - self.p.rtt_min_window_s:
             window.popleft()
+        while window and window[-1][1] >= rtt_ms:
+            window.pop()
         window.append((t, rtt_ms))
 
-    def _update_capacity(self, s: PeerStats, dt: float) -> None:
+    def _update_capacity(self, s: PeerStats, dt: float, bond_mean_bps: float) -> None:
         qdelay = self.queue_delay_ms
         sent = s.bandwidth_bps
         self.congested = qdelay > self.p.congested_ms
         if self.congested:
-            if s.t >= self._hold_until:
-                self.capacity_bps = (1.0 - self.p.backoff) * min(self.capacity_bps, max(sent, self.p.floor_bps))
-                self._hold_until = s.t + (self.rtt.get() + qdelay) / 1000.0
-        elif qdelay < self.p.congested_ms / 2:
-            grown = self.capacity_bps * (1.0 + self.p.probe_gain * dt)
+            if s.t >= self._hold_until and qdelay >= self._qdelay_ref:
+                factor = max(0.5, 1.0 - self.p.backoff * qdelay / self.p.congested_ms)
+                self.capacity_bps = factor * min(self.capacity_bps, max(sent, self.p.floor_bps))
+                self._hold_until = s.t + ((self.rtt_min_ms or 0.0) / 1000.0) + 2 * dt
+                self._qdelay_ref = qdelay
+            else:
+                self._qdelay_ref = min(self._qdelay_ref, qdelay)  # follows a draining queue down
+        else:
+            self._qdelay_ref = 0.0
+        if not self.congested and qdelay < self.p.congested_ms / 2:
+            grown = self.capacity_bps + self.p.probe_gain * dt * max(self.capacity_bps, bond_mean_bps)
             cap = max(sent, self.p.cold_start_bps) * (1.0 + self.p.probe_cap)
             self.capacity_bps = max(min(grown, cap), min(sent, cap))
         self.capacity_bps = max(self.capacity_bps, self.p.floor_bps)

@@ -3,8 +3,8 @@
 Total capacity = sum(capacity x health). Below bitrate x headroom the controller recommends
 total / headroom at once (a `congestion-control` message). Raising is slower, with hysteresis:
 capacity must exceed bitrate x headroom x (1 + raise_margin) for `raise_hold_s` without a cut in
-between, and then the bitrate grows by at most `raise_step`, so a noisy estimate cannot make the
-bitrate oscillate.
+between (three times as long right after a cut), and then the bitrate grows by at most
+`raise_step`, so a noisy estimate cannot make the bitrate oscillate.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class CongestionControl:
 
 class RateController:
     def __init__(self, start_bitrate: int, min_bitrate: int, max_bitrate: int, headroom: float = 1.1,
-                 raise_hold_s: float = 3.0, raise_step: float = 0.15, raise_margin: float = 0.05) -> None:
+                 raise_hold_s: float = 1.0, raise_step: float = 0.15, raise_margin: float = 0.05) -> None:
         self.bitrate = start_bitrate
         self.min_bitrate = min_bitrate
         self.max_bitrate = max_bitrate
@@ -35,6 +35,7 @@ class RateController:
         self.raise_step = raise_step
         self.raise_margin = raise_margin
         self._high_since: float | None = None
+        self._last_cut = float("-inf")
 
     def _clamp(self, bps: float) -> int:
         return int(max(self.min_bitrate, min(self.max_bitrate, bps)))
@@ -46,6 +47,7 @@ class RateController:
             target = self._clamp(total_capacity_bps / self.headroom)
             if target < self.bitrate:
                 self.bitrate = target
+                self._last_cut = t
                 return CongestionControl(t, target, total_capacity_bps, "congestion")
             return None
         if total_capacity_bps < self.bitrate * self.headroom * (1 + self.raise_margin) or self.bitrate >= self.max_bitrate:
@@ -54,7 +56,7 @@ class RateController:
         if self._high_since is None:
             self._high_since = t
             return None
-        if t - self._high_since < self.raise_hold_s:
+        if t - self._high_since < self.raise_hold_s or t - self._last_cut < 3 * self.raise_hold_s:
             return None
         self._high_since = t
         target = self._clamp(min(total_capacity_bps / self.headroom, self.bitrate * (1 + self.raise_step)))

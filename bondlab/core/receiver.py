@@ -43,7 +43,9 @@ class PlayoutReport:
 
 
 class BondedReceiver:
-    def __init__(self, latency_ms: float) -> None:
+    def __init__(self, latency_ms: float, reorder: bool = True) -> None:
+        """`reorder=False` skips the in-order release buffer (the sim judges frames afterwards)."""
+        self.reorder = reorder
         self.latency_s = latency_ms / 1000.0
         self.frames: dict[int, FrameRecord] = {}
         self._seen: set[int] = set()
@@ -71,7 +73,7 @@ class BondedReceiver:
         deadline = rec.capture_t + self.latency_s
         if arrival_t > deadline:
             self._late += 1
-        else:
+        elif self.reorder:
             heapq.heappush(self._reorder, (seq, deadline, frame_id))
 
     def release(self, now: float) -> list[int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import random
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 from bondlab.scenario import Scenario
@@ -13,14 +12,6 @@ from bondlab.sim.loss import LossProcess
 from bondlab.sim.service import Segment, ServiceCurve
 from bondlab.timeline import link_timeline
 from bondlab.traces import load_trace
-
-
-@dataclass(slots=True)
-class Delivery:
-    """Outcome of handing one packet to a link at time t."""
-
-    arrival_t: float | None  # None: lost
-    reason: str = ""  # "", "queue", "down", "loss"
 
 
 class SimLink:
@@ -44,6 +35,8 @@ class SimLink:
         self.loss = LossProcess(rng)
         self._queue: deque[tuple[float, int]] = deque()
         self._queued_bytes = 0
+        self.drops = {"queue": 0, "down": 0, "loss": 0}
+        self._cached: tuple[float, float, dict[str, Any]] = (-1.0, -1.0, self._timeline[0][1])
 
     def _segments(self, scenario: Scenario) -> list[Segment]:
         base_trace = scenario.link(self.name).trace
@@ -60,7 +53,13 @@ class SimLink:
         return segments
 
     def state(self, t: float) -> dict[str, Any]:
-        return self._timeline[bisect.bisect_right(self._times, t) - 1][1]
+        lo, hi, state = self._cached
+        if lo <= t < hi:
+            return state
+        i = bisect.bisect_right(self._times, t) - 1
+        hi = self._times[i + 1] if i + 1 < len(self._times) else float("inf")
+        self._cached = (self._times[i], hi, self._timeline[i][1])
+        return self._timeline[i][1]
 
     def capacity_bps(self, t: float) -> float:
         return self.service.capacity_bps(t)
@@ -73,21 +72,25 @@ class SimLink:
 
     def one_way_delay_s(self, state: dict[str, Any]) -> float:
         jitter = state["jitter_ms"]
-        d = state["delay_ms"] + (self._jitter_rng.uniform(-jitter, jitter) if jitter else 0.0)
-        return max(d, 0.0) / 1000.0
+        d = state["delay_ms"] + (jitter * (2.0 * self._jitter_rng.random() - 1.0) if jitter else 0.0)
+        return (d if d > 0.0 else 0.0) / 1000.0
 
-    def send(self, t: float, size: int) -> Delivery:
+    def send(self, t: float, size: int) -> float | None:
+        """Hand a packet to the link at t: its arrival time at the receiver, or None if lost."""
         state = self.state(t)
         if not state["up"]:
-            return Delivery(None, "down")
+            self.drops["down"] += 1
+            return None
         if self.queued_bytes(t) + size > state["queue_bytes"]:
-            return Delivery(None, "queue")
+            self.drops["queue"] += 1
+            return None
         depart = self.service.serve(t, size)
         self._queue.append((depart, size))
         self._queued_bytes += size
-        if self.loss.lost(state["loss"], state["gilbert"]):
-            return Delivery(None, "loss")
-        return Delivery(depart + self.one_way_delay_s(self.state(depart)))
+        if self.loss.lost(state["loss"], state["gilbert"]) or depart == float("inf"):
+            self.drops["loss" if depart != float("inf") else "down"] += 1
+            return None
+        return depart + self.one_way_delay_s(self.state(depart))
 
     def echo_rtt_ms(self, t: float) -> float | None:
         """RTT an echo sent now would measure (queue wait included), or None if it is lost to an outage."""

@@ -6,11 +6,11 @@ computed when it is sent (see service.py), so there is no SimPy process per pack
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import simpy
 
@@ -30,6 +30,7 @@ class RunResult:
     metrics: dict[str, Any]
     timeseries: pd.DataFrame
     messages: list[dict[str, Any]] = field(default_factory=list)
+    delays_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass(slots=True)
@@ -56,7 +57,7 @@ class SimRun:
         self.counters = [RistStatsCounter() for _ in self.links]
         self.controller = BondingController.from_scenario(scenario, scheduler)
         self.encoder = encoder_for(scenario)
-        self.receiver = BondedReceiver(scenario.receiver.latency_ms)
+        self.receiver = BondedReceiver(scenario.receiver.latency_ms, reorder=False)
         self.progress = progress
         self._pending_loss: list[list[_Lost]] = [[] for _ in self.links]
         self._seq = 0
@@ -72,13 +73,13 @@ class SimRun:
         now = self.env.now
         link = self.links[li]
         self.counters[li].on_send(size, retx)
-        out = link.send(now, size)
-        if out.arrival_t is None or math.isinf(out.arrival_t):
+        arrival = link.send(now, size)
+        if arrival is None:
             self._pending_loss[li].append(_Lost(seq, frame_id, size, deadline))
             return
-        self.receiver.on_packet(seq, frame_id, out.arrival_t)
+        self.receiver.on_packet(seq, frame_id, arrival)
         if self._pending_loss[li]:
-            self._nack(li, out.arrival_t)
+            self._nack(li, arrival)
 
     def _nack(self, li: int, detect_t: float) -> None:
         """The receiver sees the gap when a later packet arrives and NACKs back over the same link."""
@@ -113,12 +114,10 @@ class SimRun:
             for size in frame.packet_sizes:
                 seq = self._seq
                 self._seq += 1
-                li = self.controller.pick(size)
-                if li is None:
-                    self.dropped_at_sender += 1
-                    continue
-                self.packets_sent += 1
-                self._transmit(li, seq, frame.frame_id, size, deadline, retx=False)
+                li = self.controller.pick_or_hold(size, (seq, frame.frame_id, size, deadline), deadline)
+                if li is not None:
+                    self.packets_sent += 1
+                    self._transmit(li, seq, frame.frame_id, size, deadline, retx=False)
             n += 1
             yield env.timeout((n * period) - env.now)
 
@@ -129,14 +128,17 @@ class SimRun:
             yield env.timeout(interval)
             now = env.now
             samples = [c.sample(now, interval, link.echo_rtt_ms(now)) for c, link in zip(self.counters, self.links)]
-            before = self.encoder.bitrate_bps
             msg = self.controller.on_stats(now, samples)
             if msg is not None:
                 self.encoder.request_bitrate(now, msg.recommended_bitrate)
+            released, expired = self.controller.release_held(now)
+            self.dropped_at_sender += expired
+            for li, (seq, fid, size, deadline) in released:
+                self.packets_sent += 1
+                self._transmit(li, seq, fid, size, deadline, retx=False)
             self._record(now, samples)
             if self.progress is not None:
                 self.progress(now)
-            del before
 
     def _record(self, now: float, samples: list[Any]) -> None:
         for link, view, s in zip(self.links, self.controller.view(), samples, strict=True):
@@ -172,7 +174,7 @@ class SimRun:
         messages = [{"t": m.t, "type": m.type, "recommended_bitrate": m.recommended_bitrate,
                      "total_capacity_bps": m.total_capacity_bps, "reason": m.reason}
                     for m in self.controller.messages]
-        return RunResult(metrics, ts, messages)
+        return RunResult(metrics, ts, messages, report.delays_ms)
 
 
 def run_sim(scenario: Scenario, scheduler: str, seed: int | None = None,

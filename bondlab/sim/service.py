@@ -51,6 +51,7 @@ class ServiceCurve:
         self._starts = [s.start for s in segments]
         self.busy_until = 0.0
         self._credit = 0.0  # unused bytes of the trace opportunity at busy_until
+        self._seg = (INF, -INF, None)  # cached (start, end, rate) of the last constant-rate segment used
 
     def segment_at(self, t: float) -> int:
         return bisect.bisect_right(self._starts, t) - 1
@@ -65,6 +66,14 @@ class ServiceCurve:
     def serve(self, t: float, nbytes: int) -> float:
         busy = t <= self.busy_until
         start = self.busy_until if busy else t
+        lo, hi, rate = self._seg
+        if rate is not None and lo <= start and start + nbytes * 8 / rate <= hi:  # common case, no lookups
+            self.busy_until = start + nbytes * 8 / rate
+            self._credit = 0.0
+            return self.busy_until
+        return self._serve_segments(start, busy, nbytes)
+
+    def _serve_segments(self, start: float, busy: bool, nbytes: int) -> float:
         credit = self._credit if busy else 0.0
         remaining = float(nbytes)
         i = self.segment_at(start)
@@ -73,6 +82,7 @@ class ServiceCurve:
             seg = self.segments[i]
             end = self._starts[i + 1] if i + 1 < len(self._starts) else INF
             if seg.up and seg.rate_bps is not None:
+                self._seg = (seg.start, end, seg.rate_bps)
                 need = remaining * 8 / seg.rate_bps
                 if now + need <= end:
                     return self._finish(now + need, 0.0)

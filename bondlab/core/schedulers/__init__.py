@@ -33,7 +33,7 @@ def scheduler_names(backend: str = "sim") -> list[str]:
     return [name for name, info in SCHEDULERS.items() if backend in info.backends]
 
 
-def make_scheduler(name: str, n_links: int, quantum_bytes: int = 3000, max_credit_quanta: float = 2.0) -> Scheduler:
+def make_scheduler(name: str, n_links: int, quantum_bytes: int = 1500, max_credit_quanta: float = 2.0) -> Scheduler:
     try:
         info = SCHEDULERS[name]
     except KeyError:

@@ -2,7 +2,9 @@
 
 Shreedhar & Varghese, "Efficient Fair Queuing using Deficit Round Robin" (SIGCOMM 1995), turned
 around as the bonding design asks: one queue, N links. Each link holds a byte credit; a round
-gives every link a quantum proportional to its weight (the heaviest gets `quantum_bytes`). The
+gives every link a quantum proportional to its weight, the lightest getting `quantum_bytes` (one
+MTU by default: with every quantum >= the largest packet, each turn sends at least one packet and
+a pick costs O(1), as the paper shows). The
 current link sends while its credit covers the packet, then the turn passes on; a link whose
 credit is short is skipped and keeps its credit for the next round, so byte shares follow the
 weights exactly, whatever the packet sizes.
@@ -15,13 +17,15 @@ returns None: the sender drops it rather than feed a link known to be dead.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 MTU_BYTES = 1500
+MAX_WEIGHT_RATIO = 32.0
 
 
 class DeficitWeightedRoundRobin:
-    def __init__(self, n_links: int, quantum_bytes: int = 3000, max_credit_quanta: float = 2.0) -> None:
+    def __init__(self, n_links: int, quantum_bytes: int = MTU_BYTES, max_credit_quanta: float = 2.0) -> None:
         if quantum_bytes <= 0:
             raise ValueError("quantum_bytes must be positive")
         self.n_links = n_links
@@ -31,6 +35,9 @@ class DeficitWeightedRoundRobin:
         self._quantum = [float(quantum_bytes)] * n_links  # equal until weights arrive
         self._cap = [self._cap_for(q) for q in self._quantum]
         self._current = 0
+        self._live = True
+        # For each current link, the order in which the others get their turn after it.
+        self._scan_order = [tuple((c + k) % n_links for k in range(1, n_links + 1)) for c in range(n_links)]
 
     def _cap_for(self, quantum: float) -> float:
         return self.max_credit_quanta * max(quantum, MTU_BYTES)
@@ -38,33 +45,52 @@ class DeficitWeightedRoundRobin:
     def set_weights(self, weights: Sequence[float]) -> None:
         if len(weights) != self.n_links:
             raise ValueError(f"expected {self.n_links} weights, got {len(weights)}")
-        heaviest = max(weights)
+        live = [w for w in weights if w > 0]
+        # The lightest live link gets `quantum_bytes` (>= one MTU, DRR's O(1) condition); links
+        # lighter than 1/MAX_WEIGHT_RATIO of the heaviest need several rounds per packet instead,
+        # so one near-dead link cannot inflate everyone's burst.
+        reference = max(min(live), max(live) / MAX_WEIGHT_RATIO) if live else 0.0
         for i, w in enumerate(weights):
-            if heaviest <= 0 or w <= 0:
+            if w <= 0:
                 self._quantum[i] = 0.0
                 self._credit[i] = 0.0
             else:
-                self._quantum[i] = self.quantum_bytes * w / heaviest
+                self._quantum[i] = self.quantum_bytes * w / reference
             self._cap[i] = self._cap_for(self._quantum[i])
             self._credit[i] = min(self._credit[i], self._cap[i])
+        self._live = any(q > 0 for q in self._quantum)
 
     def pick(self, size: int) -> int | None:
-        if not any(self._quantum):
+        credit = self._credit
+        i = self._current
+        if credit[i] >= size:  # fast path: the link whose turn it is still has credit
+            credit[i] -= size
+            return i
+        return self._pick_next(size)
+
+    def _pick_next(self, size: int) -> int | None:
+        # Only live links ever hold credit (weight 0 zeroes it), so credit >= size implies live.
+        if not self._live:
             return None
+        credit = self._credit
         while True:
-            for step in range(self.n_links):
-                i = (self._current + step) % self.n_links
-                if self._quantum[i] > 0 and self._credit[i] >= size:
-                    self._credit[i] -= size
+            for i in self._scan_order[self._current]:
+                if credit[i] >= size:
+                    credit[i] -= size
                     self._current = i
                     return i
-            self._new_round()
+            self._new_rounds(size)
 
-    def _new_round(self) -> None:
-        for i, q in enumerate(self._quantum):
-            if q > 0:
-                self._credit[i] = min(self._credit[i] + q, self._cap[i])
-        self._current = (self._current + 1) % self.n_links
+    def _new_rounds(self, size: int) -> None:
+        """Run as many rounds as it takes for some link to cover `size`, in one step.
+
+        Rounds in which no link could send change nothing but credits, so they are folded
+        together; the cap is applied after, which equals capping round by round since credits
+        only grow here.
+        """
+        rounds = min(math.ceil((size - c) / q) for c, q in zip(self._credit, self._quantum) if q > 0)
+        rounds = max(rounds, 1)
+        self._credit[:] = [min(c + rounds * q, cap) for c, q, cap in zip(self._credit, self._quantum, self._cap)]
 
     def credits(self) -> list[float]:
         return list(self._credit)
