@@ -9,10 +9,10 @@ The way out used here (delay-based, in the spirit of LEDBAT/BBR):
   larger of its own estimate and the bond's mean (so a small link catches up additively instead
   of keeping its share forever), up to `probe_cap` x the sent rate; the scheduler then offers the
   link more and finds out.
-* when queueing delay passes `congested_ms` the link is saturated, so the sent rate is an upper
-  bound on capacity: the estimate drops below min(estimate, sent rate), by `backoff` and more the
-  longer the queue (down to half), then holds one base RTT. After the hold it cuts again only
-  while the queue keeps growing, so a draining queue is not punished twice.
+* when queueing delay passes `congested_ms` and is still rising, the link is saturated, so the
+  sent rate is an upper bound on capacity: the estimate drops to `(1 - backoff)` x min(estimate,
+  sent rate), then holds for an RTT plus half the smoothing time, so one episode is not
+  punished again while the smoothed RTT catches up with a queue that is already draining.
 * a link whose RTT echoes stop for `down_after_s` is down; it restarts cold at `cold_start_bps`
   and has to earn its rate again (a cold link at full start rate loses packets).
 """
@@ -56,7 +56,7 @@ class LinkEstimator:
         self._last_t: float | None = None
         self._last_echo_t: float | None = None
         self._hold_until = float("-inf")
-        self._qdelay_ref = 0.0
+        self._prev_rtt: float | None = None
         self._rtt_window: deque[tuple[float, float]] = deque()
 
     @property
@@ -111,16 +111,12 @@ class LinkEstimator:
         qdelay = self.queue_delay_ms
         sent = s.bandwidth_bps
         self.congested = qdelay > self.p.congested_ms
-        if self.congested:
-            if s.t >= self._hold_until and qdelay >= self._qdelay_ref:
-                factor = max(0.5, 1.0 - self.p.backoff * qdelay / self.p.congested_ms)
-                self.capacity_bps = factor * min(self.capacity_bps, max(sent, self.p.floor_bps))
-                self._hold_until = s.t + ((self.rtt_min_ms or 0.0) / 1000.0) + 2 * dt
-                self._qdelay_ref = qdelay
-            else:
-                self._qdelay_ref = min(self._qdelay_ref, qdelay)  # follows a draining queue down
-        else:
-            self._qdelay_ref = 0.0
+        rising = self._prev_rtt is not None and self.rtt.get() > self._prev_rtt
+        self._prev_rtt = self.rtt.get()
+        if self.congested and rising and s.t >= self._hold_until:
+            self.capacity_bps = (1.0 - self.p.backoff) * min(self.capacity_bps, max(sent, self.p.floor_bps))
+            # Wait until the cut can show in the smoothed RTT (about 1/alpha samples) before the next.
+            self._hold_until = s.t + self.rtt.get() / 1000.0 + 0.5 * dt / self.p.alpha
         if not self.congested and qdelay < self.p.congested_ms / 2:
             grown = self.capacity_bps + self.p.probe_gain * dt * max(self.capacity_bps, bond_mean_bps)
             cap = max(sent, self.p.cold_start_bps) * (1.0 + self.p.probe_cap)

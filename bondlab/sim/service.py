@@ -51,6 +51,8 @@ class ServiceCurve:
         self._starts = [s.start for s in segments]
         self.busy_until = 0.0
         self._credit = 0.0  # unused bytes of the trace opportunity at busy_until
+        self._next_opp = 0  # index of the first unused trace opportunity, valid while busy
+        self._next_opp_seg = -1  # segment that index belongs to
         self._seg = (INF, -INF, None)  # cached (start, end, rate) of the last constant-rate segment used
 
     def segment_at(self, t: float) -> int:
@@ -70,6 +72,7 @@ class ServiceCurve:
         if rate is not None and lo <= start and start + nbytes * 8 / rate <= hi:  # common case, no lookups
             self.busy_until = start + nbytes * 8 / rate
             self._credit = 0.0
+            self._next_opp_seg = -1
             return self.busy_until
         return self._serve_segments(start, busy, nbytes)
 
@@ -85,6 +88,7 @@ class ServiceCurve:
                 self._seg = (seg.start, end, seg.rate_bps)
                 need = remaining * 8 / seg.rate_bps
                 if now + need <= end:
+                    self._next_opp_seg = -1
                     return self._finish(now + need, 0.0)
                 remaining -= (end - now) * seg.rate_bps / 8
                 credit = 0.0
@@ -95,10 +99,14 @@ class ServiceCurve:
                 if remaining <= 0:
                     return self._finish(now, credit)
                 tr = seg.trace
-                first = opportunity_index_at(tr, seg.trace_ms(now), strictly_after=busy)
+                if busy and self._next_opp_seg == i:
+                    first = self._next_opp  # continues where the previous packet stopped
+                else:  # idle: the first opportunity from now on (1 us slack for float rounding)
+                    first = opportunity_index_at(tr, max(seg.trace_ms(now) - 1e-3, 0.0), strictly_after=False)
                 k = math.ceil(remaining / MTU_BYTES)
                 done_t = seg.sim_t(opportunity_time_ms(tr, first + k - 1))
                 if done_t <= end:
+                    self._next_opp, self._next_opp_seg = first + k, i
                     return self._finish(max(done_t, now), k * MTU_BYTES - remaining)
                 last = opportunity_index_at(tr, seg.trace_ms(end), strictly_after=False)
                 remaining -= max(last - first, 0) * MTU_BYTES
