@@ -1,0 +1,71 @@
+"""The command line: run writes a traceable result, --json prints the metrics, bench measures."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from bondlab.cli import main
+from bondlab.core.metrics import METRIC_KEYS
+
+from conftest import ROOT, SCENARIOS
+
+
+def test_run_writes_run_json_metrics_and_timeseries(tmp_path, capsys):
+    """`bondlab run --json` stores run.json, metrics.json, timeseries.parquet and prints the same metrics."""
+    rc = main(["run", str(SCENARIOS / "seed-asymmetric.yaml"), "--scheduler", "dwrr", "--seed", "3",
+               "--set", "duration_s=8", "--results", str(tmp_path), "--json"])
+    assert rc == 0
+    printed = json.loads(capsys.readouterr().out)
+    run = tmp_path / "seed-asymmetric" / "dwrr-3"
+    stored = json.loads((run / "metrics.json").read_text())
+    assert printed == stored
+    assert set(METRIC_KEYS) <= set(stored)
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["seed"] == 3 and meta["scheduler"] == "dwrr" and meta["scenario"]["duration_s"] == 8
+    assert meta["git_revision"] and meta["bondlab_version"]
+    ts = pd.read_parquet(run / "timeseries.parquet")
+    cols = {"t", "link", "capacity_bps", "est_capacity_bps", "health", "weight", "credits_bytes",
+            "queue_bytes", "bitrate_bps"}
+    assert cols <= set(ts.columns)
+    assert set(ts.link) == {"lte-a", "lte-b"} and ts.t.max() == pytest.approx(8.0)
+
+
+def test_run_log_records_bitrate_adjustments(tmp_path):
+    """Each run's run.log holds the 'Adjusting bitrate' lines of that run."""
+    main(["run", str(SCENARIOS / "three-link-degrade.yaml"), "--results", str(tmp_path), "-q"])
+    log = (tmp_path / "three-link-degrade" / "dwrr-2" / "run.log").read_text()
+    assert "Adjusting bitrate" in log and "congestion-control" in log
+
+
+def test_unknown_scheduler_is_one_line_error(tmp_path):
+    """An unknown scheduler exits 2 with one line naming the option."""
+    proc = subprocess.run([sys.executable, "-m", "bondlab", "run", str(SCENARIOS / "seed-asymmetric.yaml"),
+                           "--scheduler", "fifo", "--results", str(tmp_path)], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown scheduler 'fifo'" in lines[0]
+    assert not (tmp_path / "seed-asymmetric").exists()
+
+
+def test_help_explains_commands():
+    """--help lists every command with a description."""
+    proc = subprocess.run([sys.executable, "-m", "bondlab", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0
+    for cmd in ("run", "compare", "validate", "bench"):
+        assert cmd in proc.stdout
+
+
+@pytest.mark.benchmark
+def test_bench_reports_side_by_side_measurements(capsys):
+    """bench --json prints the measured rates and ratios (printed, not asserted against goals)."""
+    assert main(["bench", "--json", "--quick"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    with capsys.disabled():
+        print("\nbench:", json.dumps(out))
+    assert out["sim_packets_per_s"] > 0 and out["simpy_timeouts_per_s"] > 0
+    assert out["ratio"] == pytest.approx(out["sim_packets_per_s"] / out["simpy_timeouts_per_s"], rel=0.5)
+    assert out["dwrr_decision_ns"] < 10_000
