@@ -42,6 +42,7 @@ class BondingController:
         self.rate = rate
         self.messages: list[CongestionControl] = []
         self._held: deque[tuple[float, int, Any]] = deque()
+        self._pick = self.scheduler.pick  # bound once: this is the per-packet hot path
         self.scheduler.set_weights(self.weights())
 
     @classmethod
@@ -82,7 +83,7 @@ class BondingController:
 
     def pick_or_hold(self, size: int, item: T, deadline: float) -> int | None:
         """Pick a link; when none may take the packet (every link dead), hold it for `release_held`."""
-        link = self.scheduler.pick(size)
+        link = self._pick(size)
         if link is None:
             self._held.append((deadline, size, item))
         return link

@@ -62,13 +62,15 @@ class BondedReceiver:
 
     def on_packet(self, seq: int, frame_id: int, arrival_t: float) -> None:
         """A packet (original or retransmission) arrived on any link."""
-        if seq in self._seen:
+        seen = self._seen
+        if seq in seen:
             self._dupes += 1
             return
-        self._seen.add(seq)
+        seen.add(seq)
         rec = self.frames[frame_id]
         rec.arrived += 1
-        rec.complete_t = max(rec.complete_t, arrival_t)
+        if arrival_t > rec.complete_t:
+            rec.complete_t = arrival_t
         self._delays.append((arrival_t - rec.capture_t) * 1000.0)
         deadline = rec.capture_t + self.latency_s
         if arrival_t > deadline:

@@ -71,15 +71,39 @@ class SimRun:
     # -- packet path -------------------------------------------------------------------------
     def _transmit(self, li: int, seq: int, frame_id: int, size: int, deadline: float, retx: bool) -> None:
         now = self.env.now
-        link = self.links[li]
-        self.counters[li].on_send(size, retx)
-        arrival = link.send(now, size)
+        counter = self.counters[li]
+        if retx:
+            counter.retransmitted += 1
+        else:
+            counter.sent += 1
+        counter.bytes += size
+        counter.total_bytes += size
+        arrival = self.links[li].send(now, size)
         if arrival is None:
             self._pending_loss[li].append(_Lost(seq, frame_id, size, deadline))
             return
         self.receiver.on_packet(seq, frame_id, arrival)
         if self._pending_loss[li]:
             self._nack(li, arrival)
+
+    def _send_burst(self, li: int, seqs: list[int], sizes: list[int], frame_id: int, deadline: float) -> None:
+        """A frame's packets for one link, handed over together (same outcome as one by one)."""
+        counter = self.counters[li]
+        counter.sent += len(seqs)
+        nbytes = sum(sizes)
+        counter.bytes += nbytes
+        counter.total_bytes += nbytes
+        self.packets_sent += len(seqs)
+        pending = self._pending_loss[li]
+        on_packet = self.receiver.on_packet
+        for seq, size, arrival in zip(seqs, sizes, self.links[li].send_burst(self.env.now, sizes)):
+            if arrival is None:
+                pending.append(_Lost(seq, frame_id, size, deadline))
+            else:
+                on_packet(seq, frame_id, arrival)
+                if pending:
+                    self._nack(li, arrival)
+                    pending = self._pending_loss[li]
 
     def _nack(self, li: int, detect_t: float) -> None:
         """The receiver sees the gap when a later packet arrives and NACKs back over the same link."""
@@ -111,13 +135,20 @@ class SimRun:
             self.receiver.register_frame(frame.frame_id, frame.capture_t, frame.is_iframe,
                                          len(frame.packet_sizes), frame.size_bytes)
             deadline = frame.capture_t + latency
+            fid = frame.frame_id
+            pick = self.controller.pick_or_hold
+            seq = self._seq
+            bursts: dict[int, list[int]] = {}
             for size in frame.packet_sizes:
-                seq = self._seq
-                self._seq += 1
-                li = self.controller.pick_or_hold(size, (seq, frame.frame_id, size, deadline), deadline)
+                li = pick(size, (seq, fid, size, deadline), deadline)
                 if li is not None:
-                    self.packets_sent += 1
-                    self._transmit(li, seq, frame.frame_id, size, deadline, retx=False)
+                    bursts.setdefault(li, []).append(seq)
+                seq += 1
+            sizes = frame.packet_sizes
+            first_seq = self._seq
+            self._seq = seq
+            for li, seqs in bursts.items():
+                self._send_burst(li, seqs, [sizes[s - first_seq] for s in seqs], fid, deadline)
             n += 1
             yield env.timeout((n * period) - env.now)
 
