@@ -42,7 +42,7 @@ class BondingController:
         self.rate = rate
         self.messages: list[CongestionControl] = []
         self._held: deque[tuple[float, int, Any]] = deque()
-        self._pick = self.scheduler.pick  # bound once: this is the per-packet hot path
+        self.pick = self.scheduler.pick  # bound once: this is the per-packet hot path
         self.scheduler.set_weights(self.weights())
 
     @classmethod
@@ -78,14 +78,15 @@ class BondingController:
                      t, msg.recommended_bitrate, msg.total_capacity_bps, msg.reason)
         return msg
 
-    def pick(self, size: int) -> int | None:
-        return self.scheduler.pick(size)
+    def hold(self, size: int, item: T, deadline: float) -> None:
+        """`pick` gave None (every link dead): keep the packet for `release_held` instead of dropping it."""
+        self._held.append((deadline, size, item))
 
     def pick_or_hold(self, size: int, item: T, deadline: float) -> int | None:
-        """Pick a link; when none may take the packet (every link dead), hold it for `release_held`."""
-        link = self._pick(size)
+        """Pick a link, or hold the packet when none may take it."""
+        link = self.pick(size)
         if link is None:
-            self._held.append((deadline, size, item))
+            self.hold(size, item, deadline)
         return link
 
     def release_held(self, now: float) -> tuple[list[tuple[int, Any]], int]:

@@ -78,6 +78,26 @@ class BondedReceiver:
         elif self.reorder:
             heapq.heappush(self._reorder, (seq, deadline, frame_id))
 
+    def on_burst(self, frame_id: int, seqs: list[int], arrivals: list[float]) -> None:
+        """Several packets of one frame arrived (same as on_packet for each, in one call)."""
+        if self.reorder:
+            for seq, arrival_t in zip(seqs, arrivals):
+                self.on_packet(seq, frame_id, arrival_t)
+            return
+        seen, rec, delays = self._seen, self.frames[frame_id], self._delays
+        deadline = rec.capture_t + self.latency_s
+        for seq, arrival_t in zip(seqs, arrivals):
+            if seq in seen:
+                self._dupes += 1
+                continue
+            seen.add(seq)
+            rec.arrived += 1
+            if arrival_t > rec.complete_t:
+                rec.complete_t = arrival_t
+            delays.append((arrival_t - rec.capture_t) * 1000.0)
+            if arrival_t > deadline:
+                self._late += 1
+
     def release(self, now: float) -> list[int]:
         """Sequence numbers handed to the decoder by `now`, in order: a packet leaves once all
         earlier ones have, or once its deadline passes (a gap is given up at the deadline)."""

@@ -96,16 +96,30 @@ class SimLink:
         while queue and queue[0][0] <= t:
             self._queued_bytes -= queue.popleft()[1]
         limit = state["queue_bytes"]
+        room = limit - self._queued_bytes
+        if sum(sizes) <= room:  # the whole burst fits: serve it in one go
+            accepted = list(sizes)
+        else:
+            accepted = []
+            for size in sizes:
+                if size <= room:
+                    accepted.append(size)
+                    room -= size
+                else:
+                    accepted.append(0)
+        served = self.service.serve_burst(t, [s for s in accepted if s])
         loss_p, gilbert = state["loss"], state["gilbert"]
         lossy = bool(loss_p or gilbert)
-        serve, lost, delay_of = self.service.serve, self.loss.lost, self.one_way_delay_s
+        lost, jitter_rnd = self.loss.lost, self._jitter_rng.random
+        lo, hi, here = self._cached  # state valid on [lo, hi): departures mostly fall inside
         out: list[float | None] = []
-        for size in sizes:
-            if self._queued_bytes + size > limit:
+        departures = iter(served)
+        for size in accepted:
+            if not size:
                 self.drops["queue"] += 1
                 out.append(None)
                 continue
-            depart = serve(t, size)
+            depart = next(departures)
             queue.append((depart, size))
             self._queued_bytes += size
             if depart == INF:
@@ -115,7 +129,12 @@ class SimLink:
                 self.drops["loss"] += 1
                 out.append(None)
             else:
-                out.append(depart + delay_of(self.state(depart)))
+                if not lo <= depart < hi:
+                    here = self.state(depart)
+                    lo, hi, here = self._cached
+                jitter = here["jitter_ms"]
+                d = here["delay_ms"] + (jitter * (2.0 * jitter_rnd() - 1.0) if jitter else 0.0)
+                out.append(depart + (d if d > 0.0 else 0.0) / 1000.0)
         return out
 
     def echo_rtt_ms(self, t: float) -> float | None:

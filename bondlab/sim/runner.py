@@ -66,7 +66,7 @@ class SimRun:
         self.retransmissions = 0
         self.bitrate_changes = 0
         self._bitrate_samples: list[float] = []
-        self._rows: list[dict[str, Any]] = []
+        self._cols: dict[str, list[Any]] = {}  # timeseries, column by column
 
     # -- packet path -------------------------------------------------------------------------
     def _transmit(self, li: int, seq: int, frame_id: int, size: int, deadline: float, retx: bool) -> None:
@@ -95,12 +95,15 @@ class SimRun:
         counter.total_bytes += nbytes
         self.packets_sent += len(seqs)
         pending = self._pending_loss[li]
-        on_packet = self.receiver.on_packet
-        for seq, size, arrival in zip(seqs, sizes, self.links[li].send_burst(self.env.now, sizes)):
+        arrivals = self.links[li].send_burst(self.env.now, sizes)
+        if not pending and None not in arrivals:  # the common case: nothing lost, nothing to NACK
+            self.receiver.on_burst(frame_id, seqs, arrivals)  # type: ignore[arg-type]
+            return
+        for seq, size, arrival in zip(seqs, sizes, arrivals):
             if arrival is None:
                 pending.append(_Lost(seq, frame_id, size, deadline))
             else:
-                on_packet(seq, frame_id, arrival)
+                self.receiver.on_packet(seq, frame_id, arrival)
                 if pending:
                     self._nack(li, arrival)
                     pending = self._pending_loss[li]
@@ -136,12 +139,14 @@ class SimRun:
                                          len(frame.packet_sizes), frame.size_bytes)
             deadline = frame.capture_t + latency
             fid = frame.frame_id
-            pick = self.controller.pick_or_hold
+            pick = self.controller.pick
             seq = self._seq
             bursts: dict[int, list[int]] = {}
             for size in frame.packet_sizes:
-                li = pick(size, (seq, fid, size, deadline), deadline)
-                if li is not None:
+                li = pick(size)
+                if li is None:
+                    self.controller.hold(size, (seq, fid, size, deadline), deadline)
+                else:
                     bursts.setdefault(li, []).append(seq)
                 seq += 1
             sizes = frame.packet_sizes
@@ -172,14 +177,16 @@ class SimRun:
                 self.progress(now)
 
     def _record(self, now: float, samples: list[Any]) -> None:
+        cols = self._cols
         for link, view, s in zip(self.links, self.controller.view(), samples, strict=True):
-            self._rows.append({
-                "t": round(now, 6), "link": link.name,
-                "capacity_bps": link.capacity_bps(now), "est_capacity_bps": view.est_capacity_bps,
-                "health": view.health, "weight": view.weight, "credits_bytes": view.credits_bytes,
-                "queue_bytes": link.queued_bytes(now), "rtt_ms": s.rtt_ms, "sent_bps": s.bandwidth_bps,
-                "up": bool(link.state(now)["up"]), "bitrate_bps": self.encoder.bitrate_bps,
-            })
+            for key, value in (
+                ("t", round(now, 6)), ("link", link.name), ("capacity_bps", link.capacity_bps(now)),
+                ("est_capacity_bps", view.est_capacity_bps), ("health", view.health), ("weight", view.weight),
+                ("credits_bytes", view.credits_bytes), ("queue_bytes", link.queued_bytes(now)),
+                ("rtt_ms", s.rtt_ms), ("sent_bps", s.bandwidth_bps), ("up", bool(link.state(now)["up"])),
+                ("bitrate_bps", self.encoder.bitrate_bps),
+            ):
+                cols.setdefault(key, []).append(value)
 
     def run(self) -> RunResult:
         sc = self.scenario
@@ -191,7 +198,8 @@ class SimRun:
     def _result(self) -> RunResult:
         sc = self.scenario
         report = self.receiver.report()
-        ts = pd.DataFrame(self._rows)
+        ts = pd.DataFrame(self._cols)
+        ts["link"] = ts["link"].astype("category")
         changes = sum(1 for a, b in zip(self._bitrate_samples, self._bitrate_samples[1:]) if a != b)
         cap = ts.groupby("link", sort=False)["capacity_bps"].mean() if len(ts) else None
         cap_share = [float(cap[link.name] / cap.sum()) for link in self.links] if cap is not None and cap.sum() else None

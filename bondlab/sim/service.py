@@ -76,6 +76,22 @@ class ServiceCurve:
             return self.busy_until
         return self._serve_segments(start, busy, nbytes)
 
+    def serve_burst(self, t: float, sizes: list[int]) -> list[float]:
+        """Departure times of packets enqueued together at t, in order (as serve() one by one)."""
+        out = []
+        lo, hi, rate = self._seg
+        for size in sizes:
+            start = self.busy_until if t <= self.busy_until else t
+            if rate is not None and lo <= start and start + size * 8 / rate <= hi:
+                self.busy_until = start + size * 8 / rate
+                self._credit = 0.0
+                self._next_opp_seg = -1
+                out.append(self.busy_until)
+            else:
+                out.append(self._serve_segments(start, t <= self.busy_until, size))
+                lo, hi, rate = self._seg
+        return out
+
     def _serve_segments(self, start: float, busy: bool, nbytes: int) -> float:
         credit = self._credit if busy else 0.0
         remaining = float(nbytes)

@@ -36,6 +36,7 @@ class DeficitWeightedRoundRobin:
         self._cap = [self._cap_for(q) for q in self._quantum]
         self._current = 0
         self._live = True
+        self._max_quantum = float(quantum_bytes)
         # For each current link, the order in which the others get their turn after it.
         self._scan_order = [tuple((c + k) % n_links for k in range(1, n_links + 1)) for c in range(n_links)]
 
@@ -59,6 +60,7 @@ class DeficitWeightedRoundRobin:
             self._cap[i] = self._cap_for(self._quantum[i])
             self._credit[i] = min(self._credit[i], self._cap[i])
         self._live = any(q > 0 for q in self._quantum)
+        self._max_quantum = max(self._quantum)
 
     def pick(self, size: int) -> int | None:
         credit = self._credit
@@ -88,6 +90,9 @@ class DeficitWeightedRoundRobin:
         together; the cap is applied after, which equals capping round by round since credits
         only grow here.
         """
+        if self._max_quantum >= size:  # the usual case: one round lets the heaviest link send
+            self._credit[:] = [min(c + q, cap) for c, q, cap in zip(self._credit, self._quantum, self._cap)]
+            return
         rounds = min(math.ceil((size - c) / q) for c, q in zip(self._credit, self._quantum) if q > 0)
         rounds = max(rounds, 1)
         self._credit[:] = [min(c + rounds * q, cap) for c, q, cap in zip(self._credit, self._quantum, self._cap)]

@@ -1,0 +1,1 @@
+"""Real-network backend: librist over loopback / network namespaces."""

@@ -1,0 +1,407 @@
+"""Link impairments as `tc` command lines: pure functions, no root, no subprocess.
+
+Layout on one bonded link (a veth pair between the sender and the receiver namespace):
+
+    sender end, egress (the uplink, what librist's data crosses):
+      1:    netem  root          delay D [J], loss (random or gemodel), limit NETEM_LIMIT
+      10:   htb    parent 1:1    default 1
+      10:1  class  htb           rate = ceil = capacity, burst ~10 ms of it
+      20:   bfifo  parent 10:1   limit = queue_bytes            (the tail-drop bottleneck queue)
+    receiver end, egress (ACKs/NACKs/RTCP back to the sender):
+      1:    netem  root          delay D [J] (no rate, no loss; 100% loss while the link is down)
+
+Why this layout and not `netem rate ... limit <packets>` alone (checked against sch_netem.c and
+verified in the VM):
+
+* netem computes each packet's departure time once, at enqueue, from the rate of that moment.
+  A rate change only affects packets enqueued afterwards, so a trace window with no delivery
+  opportunity (or any deep rate drop) schedules the whole queue at the low rate and the link
+  stays stuck long after the trace recovered (measured: 184 packets queued at a floor rate were
+  still not sent 3 s later). htb reads its rate at dequeue time: a change applies to the packets
+  already queued, within one packet time at the old rate. That is the "fluid rate updated every
+  step" the trace replay needs. (tbf is fluid too, but every `tbf` change refills its bucket,
+  which adds up to one burst of extra bytes per trace step; `htb class replace` keeps tokens.)
+* netem with `rate` never reorders (it schedules each packet after the last queued one), so the
+  jitter would turn into head-of-line blocking instead of the sim's reordering. Delay and jitter
+  sit in a netem of their own, without a rate.
+* netem's `limit` counts packets including those inside the delay line; bfifo's limit is the
+  bottleneck queue alone, in bytes, so `queue_bytes` maps directly.
+* `tc qdisc replace` of a netem that carries a loss model restarts its Gilbert-Elliott chain in
+  the good state. Trace steps only touch the htb class, so they never reset the chain.
+
+Field mapping (scenario -> kernel):
+
+* delay_ms / jitter_ms: `delay <D>us <J>us`. No `distribution`: without it the kernel draws the
+  delay uniformly in [D-J, D+J] (the man page's "default is Normal" is not what iproute2 does:
+  it loads a table only when `distribution` is given), which is what the sim does too. Negative
+  draws are sent at once (delay 0), as in the sim. Jitter acts before the bottleneck here (the
+  sim applies it after): when the link is backlogged the queue re-spaces the packets.
+* loss: `loss random <P>%`.
+* gilbert: `loss gemodel <p> <r> <1-h> <1-k>` with p = p_good_bad, r = p_bad_good,
+  1-h = loss probability in the bad state = loss_bad, 1-k = loss probability in the good state =
+  loss_good (iproute2 converts 1-h to the kernel's h; the kernel drops in the bad state when
+  rand > h). netem has one loss model per qdisc; an independent `loss` on top of a Gilbert chain
+  is folded in exactly: loss_state' = 1 - (1 - loss_state) * (1 - loss). netem decides a packet's
+  loss in the state before that packet's transition; the sim transitions first (a one-packet
+  shift of the same process).
+* capacity_bps (or the trace rate of the current step): htb `rate`/`ceil`, in bit/s. Scenario
+  byte counts are IP bytes (as in mahimahi); the kernel counts Ethernet frames, 14 bytes more,
+  so rates and the queue limit are scaled by (ip + 14) / ip for the encoder's packet size
+  (ip = packet_bytes + 40: RTP 12 + UDP 8 + IPv4 20). The sim counts payload bytes only.
+* queue_bytes: bfifo `limit <bytes>` (scaled as above). In packets of 1316 + 40 + 14 = 1370 bytes
+  the default 250 kB queue holds 184 full-size packets.
+* up: false: the root netem drops every new packet (`loss random 100%`) and the htb rate drops to
+  RATE_FLOOR_BPS. Not `ip link set down`: that flushes the qdiscs (losing the configuration and
+  the queued packets), removes the connected route so librist's sendto() fails with ENETUNREACH
+  instead of seeing a silent black hole, and needs addresses and routes restored afterwards. A
+  netem drop is silent (the sender sees success), like a radio blackout. Packets already queued
+  wait for the link (the sim's behaviour) except for a trickle at the floor rate (htb cannot
+  stop). The reverse path of a down link drops everything as well.
+* Reverse direction: same delay and jitter (the sim's echo RTT applies the one-way delay both
+  ways), no rate limit and no random loss (the sim only loses NACKs during outages).
+
+Trace-driven links: `trace_rate_steps` turns `Trace.rate_series_bps(offset, duration, 0.1)` into
+(t, rate) changes; the runner issues `rate_argv` at each. The link then serves at the mean rate
+of each 100 ms window: mahimahi's per-millisecond delivery opportunities (bursts, gaps shorter
+than a window) are averaged away. A window without any opportunity cannot be a zero rate (htb
+needs a positive rate, and a tiny rate would hold the head packet for seconds after the trace
+recovers: htb schedules the head packet's wake-up with the rate of the moment), so it runs at
+RATE_FLOOR_BPS, one 1514-byte frame per window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bondlab.scenario import GilbertSpec, LinkSpec, Scenario
+from bondlab.timeline import LINK_FIELDS, initial_state, link_timeline
+from bondlab.traces import MTU_BYTES, Trace, load_trace
+
+TC = "/usr/sbin/tc"  # full path: inside the VM busybox applets come first on PATH
+
+STEP_S = 0.1  # trace replay granularity
+ETH_HEADER_BYTES = 14
+IP_UDP_RTP_BYTES = 20 + 8 + 12
+DEFAULT_PACKET_BYTES = 1316  # EncoderSpec.packet_bytes default (7 MPEG-TS packets)
+FRAME_MAX_BYTES = MTU_BYTES + ETH_HEADER_BYTES
+RATE_FLOOR_BPS = FRAME_MAX_BYTES * 8 / STEP_S  # one full frame per step: 121.12 kbit/s
+MIN_RATE_BPS = 8  # tc rates are whole bytes per second
+NETEM_LIMIT = 10_000  # packets held by a delay-only netem (the delay line, not the bottleneck)
+BURST_S = 0.01  # htb bucket: 10 ms of the rate (the VM's timers are coarse)
+MIN_BURST_BYTES = 1600  # must exceed one full frame
+HTB_QUANTUM = FRAME_MAX_BYTES
+
+ROOT = "1:"
+BOTTLENECK_PARENT = "1:1"
+HTB = "10:"
+HTB_CLASS = "10:1"
+QUEUE = "20:"
+
+
+def link_state(link: LinkSpec | Mapping[str, Any]) -> dict[str, Any]:
+    """A link's full state as a plain dict (timeline's format): from a LinkSpec or such a dict."""
+    if isinstance(link, LinkSpec):
+        return initial_state(link)
+    state = dict(link)
+    missing = [f for f in LINK_FIELDS if f not in state]
+    if missing:
+        raise ValueError(f"link state lacks {', '.join(missing)}")
+    if isinstance(state["gilbert"], GilbertSpec):
+        state["gilbert"] = state["gilbert"].model_dump()
+    return state
+
+
+def apply_changes(state: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The state after an event's changed fields (EventSpec.changes()); one capacity source at a time."""
+    unknown = sorted(set(changes) - set(LINK_FIELDS))
+    if unknown:
+        raise ValueError(f"not link fields: {', '.join(unknown)}")
+    new = link_state(state)
+    new.update(changes)
+    if isinstance(new["gilbert"], GilbertSpec):
+        new["gilbert"] = new["gilbert"].model_dump()
+    if changes.get("capacity_bps") is not None:
+        new["trace"] = None
+    if changes.get("trace") is not None:
+        new["capacity_bps"] = None
+        if new.get("trace_offset_s") is None:
+            new["trace_offset_s"] = 0.0
+    return new
+
+
+def wire_scale(packet_bytes: int = DEFAULT_PACKET_BYTES) -> float:
+    """Factor from IP bytes (scenario) to the Ethernet frame bytes the kernel counts."""
+    ip = packet_bytes + IP_UDP_RTP_BYTES
+    return (ip + ETH_HEADER_BYTES) / ip
+
+
+def queue_limit_bytes(queue_bytes: int, packet_bytes: int = DEFAULT_PACKET_BYTES) -> int:
+    """bfifo limit for a scenario queue (IP bytes), never below one full frame."""
+    return max(FRAME_MAX_BYTES, math.ceil(queue_bytes * wire_scale(packet_bytes)))
+
+
+def queue_limit_packets(queue_bytes: int, packet_bytes: int = DEFAULT_PACKET_BYTES) -> int:
+    """The same queue in full-size packets (packet_bytes + 40 bytes of RTP/UDP/IP): for reports."""
+    return max(1, queue_bytes // (packet_bytes + IP_UDP_RTP_BYTES))
+
+
+def _percent(p: float) -> str:
+    text = f"{p * 100:.8f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+def _usec(ms: float) -> str:
+    return f"{round(ms * 1000)}us"
+
+
+def _bits(bps: float) -> str:
+    return f"{max(MIN_RATE_BPS, round(bps))}bit"
+
+
+def delay_args(state: Mapping[str, Any], distribution: str | None = None) -> list[str]:
+    args = ["delay", _usec(state["delay_ms"])]
+    if state["jitter_ms"] > 0:
+        args.append(_usec(state["jitter_ms"]))
+        if distribution:
+            args += ["distribution", distribution]
+    return args
+
+
+def loss_args(state: Mapping[str, Any]) -> list[str]:
+    """netem loss words for the uplink: 100% when down, gemodel (with `loss` folded in), or random."""
+    if not state["up"]:
+        return ["loss", "random", "100%"]
+    p = float(state["loss"])
+    g = state["gilbert"]
+    if g is not None:
+        if isinstance(g, GilbertSpec):
+            g = g.model_dump()
+        loss_bad = 1 - (1 - g["loss_bad"]) * (1 - p)
+        loss_good = 1 - (1 - g["loss_good"]) * (1 - p)
+        return ["loss", "gemodel", _percent(g["p_good_bad"]), _percent(g["p_bad_good"]),
+                _percent(loss_bad), _percent(loss_good)]
+    if p > 0:
+        return ["loss", "random", _percent(p)]
+    return []
+
+
+def bottleneck_rate_bps(state: Mapping[str, Any], rate_bps: float | None = None,
+                        packet_bytes: int = DEFAULT_PACKET_BYTES) -> int:
+    """The htb rate in frame bit/s: capacity_bps, or `rate_bps` (the trace's current window)."""
+    if not state["up"]:
+        return round(RATE_FLOOR_BPS)
+    if state["capacity_bps"] is not None:
+        ip_bps = float(state["capacity_bps"])
+    elif rate_bps is None:
+        raise ValueError(f"trace-driven link ({state['trace']}) needs the current rate_bps")
+    elif rate_bps <= 0:
+        return round(RATE_FLOOR_BPS)
+    else:
+        ip_bps = float(rate_bps)
+    return max(MIN_RATE_BPS, round(ip_bps * wire_scale(packet_bytes)))
+
+
+def uplink_netem_argv(dev: str, state: Mapping[str, Any], distribution: str | None = None) -> list[str]:
+    """Root netem on the sender end: delay, jitter and loss of the uplink."""
+    return [TC, "qdisc", "replace", "dev", dev, "root", "handle", ROOT, "netem",
+            "limit", str(NETEM_LIMIT), *delay_args(state, distribution), *loss_args(state)]
+
+
+def htb_qdisc_argv(dev: str) -> list[str]:
+    return [TC, "qdisc", "replace", "dev", dev, "parent", BOTTLENECK_PARENT, "handle", HTB, "htb",
+            "default", HTB_CLASS.split(":")[1]]
+
+
+def rate_argv(dev: str, state: Mapping[str, Any], rate_bps: float | None = None,
+              packet_bytes: int = DEFAULT_PACKET_BYTES) -> list[str]:
+    """The htb class that sets the bottleneck rate; the one command a trace step issues."""
+    bps = bottleneck_rate_bps(state, rate_bps, packet_bytes)
+    burst = str(max(MIN_BURST_BYTES, math.ceil(bps * BURST_S / 8)))
+    return [TC, "class", "replace", "dev", dev, "parent", HTB, "classid", HTB_CLASS, "htb",
+            "rate", _bits(bps), "ceil", _bits(bps), "burst", burst, "cburst", burst,
+            "quantum", str(HTB_QUANTUM)]
+
+
+def queue_argv(dev: str, state: Mapping[str, Any], packet_bytes: int = DEFAULT_PACKET_BYTES) -> list[str]:
+    return [TC, "qdisc", "replace", "dev", dev, "parent", HTB_CLASS, "handle", QUEUE, "bfifo",
+            "limit", str(queue_limit_bytes(int(state["queue_bytes"]), packet_bytes))]
+
+
+def reverse_netem_argv(dev: str, state: Mapping[str, Any], distribution: str | None = None) -> list[str]:
+    """Root netem on the receiver end: the ACK/NACK path gets the delay, and 100% loss while down."""
+    argv = [TC, "qdisc", "replace", "dev", dev, "root", "handle", ROOT, "netem",
+            "limit", str(NETEM_LIMIT), *delay_args(state, distribution)]
+    if not state["up"]:
+        argv += ["loss", "random", "100%"]
+    return argv
+
+
+def link_argvs(link: LinkSpec | Mapping[str, Any], sender_dev: str, receiver_dev: str, *,
+               rate_bps: float | None = None, packet_bytes: int = DEFAULT_PACKET_BYTES,
+               distribution: str | None = None) -> list[list[str]]:
+    """Every command that sets a link up, in order (the htb tree hangs under the root netem)."""
+    state = link_state(link)
+    return [
+        uplink_netem_argv(sender_dev, state, distribution),
+        htb_qdisc_argv(sender_dev),
+        rate_argv(sender_dev, state, rate_bps, packet_bytes),
+        queue_argv(sender_dev, state, packet_bytes),
+        reverse_netem_argv(receiver_dev, state, distribution),
+    ]
+
+
+def _changeable(state: Mapping[str, Any], sender_dev: str, receiver_dev: str, rate_bps: float | None,
+                packet_bytes: int, distribution: str | None) -> list[list[str] | None]:
+    try:
+        rate: list[str] | None = rate_argv(sender_dev, state, rate_bps, packet_bytes)
+    except ValueError:
+        rate = None  # trace link without a known rate: always re-issue
+    return [uplink_netem_argv(sender_dev, state, distribution), rate,
+            queue_argv(sender_dev, state, packet_bytes),
+            reverse_netem_argv(receiver_dev, state, distribution)]
+
+
+def change_argvs(state: LinkSpec | Mapping[str, Any], changes: Mapping[str, Any], sender_dev: str,
+                 receiver_dev: str, *, rate_bps: float | None = None,
+                 packet_bytes: int = DEFAULT_PACKET_BYTES,
+                 distribution: str | None = None) -> tuple[dict[str, Any], list[list[str]]]:
+    """Apply an event's changed fields: (new state, only the commands whose arguments change).
+
+    `rate_bps` is the trace's rate at the event time when the link is (or becomes) trace-driven.
+    A live change is one `tc ... replace` per affected qdisc/class; queued packets stay queued.
+    """
+    before = link_state(state)
+    after = apply_changes(before, changes)
+    old = _changeable(before, sender_dev, receiver_dev, rate_bps, packet_bytes, distribution)
+    new = _changeable(after, sender_dev, receiver_dev, rate_bps, packet_bytes, distribution)
+    if new[1] is None:
+        raise ValueError(f"trace-driven link ({after['trace']}) needs the current rate_bps")
+    return after, [n for o, n in zip(old, new, strict=True) if n is not None and n != o]
+
+
+def trace_rate_steps(trace: Trace, offset_s: float, duration_s: float,
+                     step_s: float = STEP_S) -> list[tuple[float, float]]:
+    """(t, rate_bps) at each change of the windowed trace rate; t from the start of the replay.
+
+    The first entry is at t=0. Rates are IP bit/s as in the trace (0 for a window without any
+    opportunity; `rate_argv` turns that into RATE_FLOOR_BPS).
+    """
+    rates = trace.rate_series_bps(offset_s, duration_s, step_s)
+    steps: list[tuple[float, float]] = []
+    for i, rate in enumerate(rates):
+        value = float(rate)
+        if not steps or value != steps[-1][1]:
+            steps.append((round(i * step_s, 9), value))
+    return steps
+
+
+def trace_rate_at(trace: Trace, trace_time_s: float, step_s: float = STEP_S) -> float:
+    """Mean rate of the window [trace_time_s, trace_time_s + step_s): to apply an event mid-trace."""
+    return float(trace.rate_series_bps(trace_time_s, step_s, step_s)[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# What the kernel cannot reproduce
+
+
+_NETEM_FIELDS = ("delay_ms", "jitter_ms", "loss", "gilbert", "up")
+LOSS_PLACEMENT_REPORT = 0.05  # mean loss from which dropping before the bottleneck is worth a line
+
+
+def _mean_loss(state: Mapping[str, Any]) -> float:
+    """Long-run loss probability of a link state (Gilbert chain at its stationary distribution)."""
+    p = float(state["loss"])
+    g = state["gilbert"]
+    if g is None:
+        return p
+    if isinstance(g, GilbertSpec):
+        g = g.model_dump()
+    bad = g["p_good_bad"] / (g["p_good_bad"] + g["p_bad_good"])
+    chain = bad * g["loss_bad"] + (1 - bad) * g["loss_good"]
+    return 1 - (1 - chain) * (1 - p)
+
+
+def _where(i: int, field: str, t: float) -> str:
+    return f"links[{i}].{field}" + ("" if t == 0 else f" (from t={t:g} s, set by an event)")
+
+
+def _trace_segments(scenario: Scenario, name: str) -> Iterable[tuple[float, float, str, float]]:
+    """(start, end, trace, trace time at start) of each trace-driven stretch of a link."""
+    timeline = link_timeline(scenario, name)
+    base = scenario.link(name).trace
+    origin = 0.0
+    prev: tuple[Any, Any] | None = None
+    for k, (t, state) in enumerate(timeline):
+        key = (state["trace"], state["trace_offset_s"])
+        if state["trace"] is not None and key != prev:
+            origin = 0.0 if (state["trace"] == base and t == 0.0) else t
+        prev = key
+        end = timeline[k + 1][0] if k + 1 < len(timeline) else scenario.duration_s
+        if state["trace"] is not None and end > t:
+            yield t, end, state["trace"], state["trace_offset_s"] + (t - origin)
+
+
+def check_expressible(scenario: Scenario) -> list[str]:
+    """Where the kernel emulation departs from the scenario (and the sim): one line per issue.
+
+    An empty list means the real backend reproduces the scenario up to the approximations the
+    module docstring lists for every link (100 ms trace windows, frame vs. IP byte counting,
+    jitter and loss placed before the bottleneck). Jitter larger than the delay is expressible:
+    netem and the sim both send a negative draw at once. Reported: capacities tc cannot set or
+    htb follows sluggishly, loss high enough for its placement to matter (>= 5%), outages (the
+    queue trickles), Gilbert-Elliott chains that events restart, and trace windows without any
+    delivery opportunity.
+    """
+    pkt = scenario.encoder.packet_bytes
+    frame = pkt + IP_UDP_RTP_BYTES + ETH_HEADER_BYTES
+    out: list[str] = []
+    for i, link in enumerate(scenario.links):
+        timeline = link_timeline(scenario, link.name)
+        seen: set[str] = set()
+
+        def note(key: str, message: str, seen: set[str] = seen) -> None:
+            if key not in seen:
+                seen.add(key)
+                out.append(message)
+
+        for t, st in timeline:
+            cap = st["capacity_bps"]
+            if cap is not None and cap < MIN_RATE_BPS:
+                note("cap0", f"{_where(i, 'capacity_bps', t)}: {cap:g} bit/s is below 8 bit/s; tc rates "
+                     "are whole bytes per second, so it cannot be set")
+            elif cap is not None and cap < RATE_FLOOR_BPS:
+                note("caplow", f"{_where(i, 'capacity_bps', t)}: at {cap:g} bit/s one {frame}-byte frame "
+                     f"takes {frame * 8 / cap:.2f} s and htb applies a later rate change only after the "
+                     "frame in service has left")
+            mean_loss = _mean_loss(st)
+            if mean_loss >= LOSS_PLACEMENT_REPORT:
+                field = "gilbert" if st["gilbert"] is not None else "loss"
+                note("loss", f"{_where(i, field, t)}: netem drops before the bottleneck, so lost packets "
+                     "do not use capacity (in the sim they do): a saturated link delivers "
+                     f"{mean_loss:.0%} more")
+            if not st["up"]:
+                note("down", f"{_where(i, 'up', t)}: while down, packets already queued trickle out at "
+                     f"{RATE_FLOOR_BPS / 1000:.0f} kbit/s instead of all waiting (htb cannot stop)")
+        if link.gilbert is not None or any(st["gilbert"] is not None for _, st in timeline):
+            resets = [t for (t, st), (_, prev) in zip(timeline[1:], timeline[:-1], strict=True)
+                      if st["gilbert"] is not None and any(st[f] != prev[f] for f in _NETEM_FIELDS)]
+            if resets:
+                times = ", ".join(f"{t:g}" for t in resets)
+                out.append(f"links[{i}].gilbert: each change of delay/jitter/loss/gilbert/up restarts "
+                           f"netem's Gilbert-Elliott chain in the good state (at t={times} s)")
+        for start, end, trace, trace_t in _trace_segments(scenario, link.name):
+            try:
+                tr = load_trace(scenario.trace_path(trace))
+            except (OSError, ValueError) as exc:
+                out.append(f"links[{i}].trace: cannot read {trace}: {exc}")
+                continue
+            rates = tr.rate_series_bps(trace_t, end - start, STEP_S)
+            zero = int((rates <= 0).sum())
+            if zero:
+                where = f"links[{i}].trace" + ("" if start == 0 else f" (from t={start:g} s)")
+                out.append(f"{where}: {zero} of {len(rates)} {STEP_S * 1000:.0f} ms windows have no delivery "
+                           f"opportunity; they run at the {RATE_FLOOR_BPS / 1000:.0f} kbit/s floor "
+                           "(one frame per window)")
+    return out

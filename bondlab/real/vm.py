@@ -1,0 +1,264 @@
+"""Run a command inside a throwaway virtme-ng VM, for kernels (like CI's) that lack sch_netem.
+
+virtme-ng boots the installed distribution kernel (/boot/vmlinuz-*) in QEMU with the host's root
+filesystem shared read-only over 9p, so the venv, the repository and the tc/ip binaries are the
+host's own. What to know (all checked with vng 1.42, QEMU TCG, Debian's 6.1 kernel):
+
+* Command line: `vng --run /boot/vmlinuz-<v> --disable-kvm --user root --cpus 2 --memory 1G
+  --rwdir <dir>... --exec "<sh script>"` with stdin from /dev/null; no terminal is needed.
+* Exit status: vng returns the exit status of the --exec script (0, 3, 7 and 200 were checked),
+  so nothing has to be written to a file. The script preloads the modules and then `exec`s the
+  command, so the status is the command's own; 125 means the module preload (or cd) failed.
+* stdout and stderr of the command come back on vng's stdout and stderr, separately, with
+  plain "\\n" line ends; kernel messages do not (no --verbose).
+* Writes: the guest sees the host tree read-only, except each --rwdir (same path inside).
+  /tmp inside is an overlay of the host's /tmp whose writes vanish with the VM; /run is a tmpfs,
+  so `ip netns add` (/run/netns) works without any extra mount.
+* PATH inside starts with busybox-style /sbin:/usr/sbin:/bin: there is no `ping`; call ip and tc
+  by full path (/usr/sbin/ip, /usr/sbin/tc). The guest PATH here gets the venv's bin first.
+* Speed (TCG, no KVM): boot to the command takes 12-20 s on an idle 2-core host and up to ~50 s
+  when the host is busy; guest code runs ~10x slower, and each process start costs 0.2-0.7 s
+  (fork/exec of a dynamically linked binary), hence tc `-batch` for live changes.
+* All processes (vng, virtme-run, qemu) stay in the process group of vng: the runner starts vng
+  in a new session and kills the whole group on timeout or Ctrl-C, so no qemu survives.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+DEFAULT_MODULES = ("veth", "sch_netem", "sch_htb")
+MODPROBE_FAILED = 125
+QEMU = "qemu-system-x86_64"
+
+
+class VMError(RuntimeError):
+    """The VM cannot be started here (missing kernel, QEMU, vng or busybox)."""
+
+
+class VMTimeout(subprocess.TimeoutExpired):
+    """The command did not finish in time; the VM has been killed."""
+
+
+class VMResult(subprocess.CompletedProcess[str]):
+    """CompletedProcess of the command run in the VM, plus the wall time of the whole VM run."""
+
+    elapsed_s: float = 0.0
+
+
+def _version_key(path: Path) -> list[object]:
+    version = path.name.removeprefix("vmlinuz-")
+    return [int(part) if part.isdigit() else part for part in re.split(r"[.-]", version)]
+
+
+def find_kernel(boot_dir: Path = Path("/boot")) -> Path | None:
+    """The running kernel's /boot image if installed, else the newest readable /boot/vmlinuz-*."""
+    running = boot_dir / f"vmlinuz-{os.uname().release}"
+    if running.is_file() and os.access(running, os.R_OK):
+        return running
+    candidates = [p for p in boot_dir.glob("vmlinuz-*") if p.is_file() and os.access(p, os.R_OK)]
+    if not candidates:
+        return None
+    try:
+        return max(candidates, key=_version_key)
+    except TypeError:  # mixed version shapes: fall back to names
+        return max(candidates, key=lambda p: p.name)
+
+
+def find_vng() -> str | None:
+    """vng on PATH, else next to this interpreter (the venv's bin)."""
+    found = shutil.which("vng")
+    if found:
+        return found
+    for bindir in (Path(sys.executable).parent, Path(sys.prefix) / "bin"):
+        candidate = bindir / "vng"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def vm_prerequisites() -> tuple[bool, str]:
+    """(ok, reason): whether run_in_vm can work on this machine, and what is missing or in use."""
+    missing = []
+    qemu = shutil.which(QEMU)
+    if not qemu:
+        missing.append(f"{QEMU} (apt install qemu-system-x86)")
+    kernel = find_kernel()
+    if kernel is None:
+        missing.append("a readable /boot/vmlinuz-* (apt install linux-image-amd64)")
+    vng = find_vng()
+    if not vng:
+        missing.append("vng (pip install virtme-ng into the venv)")
+    if not (shutil.which("busybox") or Path("/bin/busybox").exists()):
+        missing.append("busybox (apt install busybox-static)")
+    if missing:
+        return False, "missing " + ", ".join(missing)
+    return True, f"kernel {kernel}, {vng}, TCG emulation (slow: ~10x, boot 12-50 s)"
+
+
+def guest_script(argv: Sequence[str], env: Mapping[str, str] | None = None,
+                 modules: Iterable[str] = DEFAULT_MODULES, cwd: str | Path | None = None) -> str:
+    """The sh script given to --exec: preload modules, cd, then exec the command with env."""
+    mods = list(modules)
+    parts = []
+    if mods:
+        parts.append(f"/usr/sbin/modprobe -a {shlex.join(mods)} || exit {MODPROBE_FAILED}")
+    if cwd is not None:
+        parts.append(f"cd {shlex.quote(str(cwd))} || exit {MODPROBE_FAILED}")
+    guest_env = {"PATH": f"{Path(sys.executable).parent}:/usr/sbin:/usr/bin:/sbin:/bin"}
+    guest_env.update(env or {})
+    for key in guest_env:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ValueError(f"invalid environment variable name {key!r}")
+    assignments = [f"{k}={v}" for k, v in guest_env.items()]
+    parts.append("exec " + shlex.join(["/usr/bin/env", *assignments, *argv]))
+    return "; ".join(parts)
+
+
+def build_vng_argv(argv: Sequence[str], *, rwdirs: Iterable[str | Path] = (),
+                   env: Mapping[str, str] | None = None, kernel: str | Path | None = None,
+                   memory: str = "1G", cpus: int = 2, modules: Iterable[str] = DEFAULT_MODULES,
+                   cwd: str | Path | None = None, kvm: bool = False) -> list[str]:
+    """The vng command line for `argv` (no shell involved on the host side).
+
+    KVM stays off unless `kvm=True`: a /dev/kvm that exists is no proof that it works (on this
+    project's CI host it is present but the CPU has no vmx, and the guest hangs at boot).
+    """
+    if not argv:
+        raise ValueError("empty command")
+    vng = find_vng()
+    if vng is None:
+        raise VMError("vng not found (pip install virtme-ng)")
+    kernel_path = Path(kernel) if kernel is not None else find_kernel()
+    if kernel_path is None:
+        raise VMError("no readable /boot/vmlinuz-* to boot")
+    out = [vng, "--run", str(kernel_path), "--user", "root", "--cpus", str(cpus), "--memory", memory]
+    if not kvm:
+        out.insert(3, "--disable-kvm")
+    for d in rwdirs:
+        path = Path(d).resolve()
+        if not path.is_dir():
+            raise ValueError(f"rwdir {path} is not a directory")
+        out += ["--rwdir", str(path)]
+    workdir = Path(cwd).resolve() if cwd is not None else Path.cwd()
+    out += ["--exec", guest_script(argv, env, modules, workdir)]
+    return out
+
+
+def _pump(stream: IO[str], sink: list[str], echo: IO[str] | None) -> None:
+    for line in stream:
+        sink.append(line)
+        if echo is not None:
+            try:
+                echo.write(line)
+                echo.flush()
+            except (OSError, ValueError):
+                echo = None
+    stream.close()
+
+
+def _exited(pid: int, timeout_s: float) -> bool:
+    """Wait for `pid` to exit without reaping it (a zombie leader keeps its process group id)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+        except ChildProcessError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _kill_group(proc: subprocess.Popen[str], grace_s: float = 3.0) -> None:
+    """SIGTERM, then SIGKILL, the VM's process group; the leader is reaped only afterwards."""
+    _killpg(proc.pid, signal.SIGTERM)
+    _exited(proc.pid, grace_s)
+    _killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def run_in_vm(argv: Sequence[str], rwdirs: Iterable[str | Path] = (), timeout_s: float = 600.0,
+              env: Mapping[str, str] | None = None, *, kernel: str | Path | None = None,
+              memory: str = "1G", cpus: int = 2, modules: Iterable[str] = DEFAULT_MODULES,
+              cwd: str | Path | None = None, forward_output: bool = True, kvm: bool = False) -> VMResult:
+    """Boot a VM, run `argv` as root inside it, return its exit status and output.
+
+    stdout/stderr are captured and, with `forward_output`, echoed line by line to ours as they
+    come. On timeout the VM's whole process group is killed and VMTimeout (a TimeoutExpired)
+    is raised with the output so far; on KeyboardInterrupt/SystemExit the group is killed
+    before the exception propagates.
+    """
+    cmd = build_vng_argv(argv, rwdirs=rwdirs, env=env, kernel=kernel, memory=memory, cpus=cpus,
+                         modules=modules, cwd=cwd, kvm=kvm)
+    host_env = dict(os.environ)
+    vng_dir = str(Path(cmd[0]).parent)
+    host_env["PATH"] = vng_dir + os.pathsep + host_env.get("PATH", "/usr/bin:/bin")
+    out: list[str] = []
+    err: list[str] = []
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, errors="replace", env=host_env, start_new_session=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    pumps = [threading.Thread(target=_pump, args=(proc.stdout, out, sys.stdout if forward_output else None),
+                              daemon=True),
+             threading.Thread(target=_pump, args=(proc.stderr, err, sys.stderr if forward_output else None),
+                              daemon=True)]
+    for t in pumps:
+        t.start()
+    try:
+        finished = _exited(proc.pid, timeout_s)
+    except BaseException:
+        _kill_group(proc)
+        raise
+    if not finished:
+        _kill_group(proc)
+        for t in pumps:
+            t.join(timeout=5)
+        raise VMTimeout(cmd, timeout_s, output="".join(out), stderr="".join(err))
+    # vng has exited and is not reaped yet, so its group id cannot have been reused: sweep the
+    # group (normally empty, vng waits for qemu) before reaping.
+    _killpg(proc.pid, signal.SIGKILL)
+    returncode = proc.wait()
+    for t in pumps:
+        t.join(timeout=10)
+    result = VMResult(cmd, returncode, "".join(out), "".join(err))
+    result.elapsed_s = time.monotonic() - start
+    return result
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    """`python -m bondlab.real.vm CMD...`: run CMD in the VM (cwd and the cwd tree writable)."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: python -m bondlab.real.vm COMMAND [ARG...]  (runs as root in a virtme-ng VM;"
+              " the current directory is writable)")
+        return 2
+    ok, reason = vm_prerequisites()
+    if not ok:
+        print(f"cannot run a VM: {reason}", file=sys.stderr)
+        return 2
+    return run_in_vm(argv, rwdirs=[Path.cwd()]).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
