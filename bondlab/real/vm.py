@@ -6,19 +6,26 @@ host's own. What to know (all checked with vng 1.42, QEMU TCG, Debian's 6.1 kern
 
 * Command line: `vng --run /boot/vmlinuz-<v> --disable-kvm --user root --cpus 2 --memory 1G
   --rwdir <dir>... --exec "<sh script>"` with stdin from /dev/null; no terminal is needed.
-* Exit status: vng returns the exit status of the --exec script (0, 3, 7 and 200 were checked),
-  so nothing has to be written to a file. The script preloads the modules and then `exec`s the
-  command, so the status is the command's own; 125 means the module preload (or cd) failed.
+* Exit status: vng returns the exit status of the --exec script (0, 3, 7, 23 and 200 were
+  checked), so nothing has to be written to a file. The script preloads the modules and then
+  `exec`s the command, so the status is the command's own; 125 means the module preload (or cd)
+  failed; a command killed by a signal comes back as 255.
 * stdout and stderr of the command come back on vng's stdout and stderr, separately, with
   plain "\\n" line ends; kernel messages do not (no --verbose).
 * Writes: the guest sees the host tree read-only, except each --rwdir (same path inside).
   /tmp inside is an overlay of the host's /tmp whose writes vanish with the VM; /run is a tmpfs,
   so `ip netns add` (/run/netns) works without any extra mount.
-* PATH inside starts with busybox-style /sbin:/usr/sbin:/bin: there is no `ping`; call ip and tc
-  by full path (/usr/sbin/ip, /usr/sbin/tc). The guest PATH here gets the venv's bin first.
-* Speed (TCG, no KVM): boot to the command takes 12-20 s on an idle 2-core host and up to ~50 s
-  when the host is busy; guest code runs ~10x slower, and each process start costs 0.2-0.7 s
-  (fork/exec of a dynamically linked binary), hence tc `-batch` for live changes.
+* PATH inside is /sbin:/usr/sbin:/bin:/usr/bin:/run/current-system/sw/bin:...; there is no
+  `ping` (iputils is not installed, busybox's is not linked). ip and tc are called by full path
+  (/usr/sbin/ip, /usr/sbin/tc) so no busybox applet can shadow them; the guest PATH set here
+  starts with the venv's bin.
+* KVM: /dev/kvm may exist where KVM does not work (nested, CPU without vmx): the guest then hangs
+  at boot. --disable-kvm is the default; kvm=True opts in.
+* Speed (TCG): the command starts 20-28 s after vng does (measured with the host's 2 cores
+  loaded by other jobs; 14-17 s of it are the guest's udev settling) and the whole VM run of a
+  trivial command takes 34-39 s. Guest code runs ~10x slower than on the host and a process
+  start costs 0.2-0.7 s (fork/exec of a dynamically linked binary), hence `tc -batch` for live
+  changes.
 * All processes (vng, virtme-run, qemu) stay in the process group of vng: the runner starts vng
   in a new session and kills the whole group on timeout or Ctrl-C, so no qemu survives.
 """
@@ -48,13 +55,17 @@ class VMError(RuntimeError):
 
 
 class VMTimeout(subprocess.TimeoutExpired):
-    """The command did not finish in time; the VM has been killed."""
+    """The command did not finish in time; the VM (process group `pgid`) has been killed."""
+
+    pgid: int = 0
 
 
 class VMResult(subprocess.CompletedProcess[str]):
-    """CompletedProcess of the command run in the VM, plus the wall time of the whole VM run."""
+    """CompletedProcess of the command run in the VM, plus the VM run's wall time and the
+    process group id it ran in (empty once run_in_vm returns)."""
 
     elapsed_s: float = 0.0
+    pgid: int = 0
 
 
 def _version_key(path: Path) -> list[object]:
@@ -234,7 +245,9 @@ def run_in_vm(argv: Sequence[str], rwdirs: Iterable[str | Path] = (), timeout_s:
         _kill_group(proc)
         for t in pumps:
             t.join(timeout=5)
-        raise VMTimeout(cmd, timeout_s, output="".join(out), stderr="".join(err))
+        timeout_exc = VMTimeout(cmd, timeout_s, output="".join(out), stderr="".join(err))
+        timeout_exc.pgid = proc.pid
+        raise timeout_exc
     # vng has exited and is not reaped yet, so its group id cannot have been reused: sweep the
     # group (normally empty, vng waits for qemu) before reaping.
     _killpg(proc.pid, signal.SIGKILL)
@@ -243,6 +256,7 @@ def run_in_vm(argv: Sequence[str], rwdirs: Iterable[str | Path] = (), timeout_s:
         t.join(timeout=10)
     result = VMResult(cmd, returncode, "".join(out), "".join(err))
     result.elapsed_s = time.monotonic() - start
+    result.pgid = proc.pid
     return result
 
 
