@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger("bondlab.encoder")
 
@@ -40,6 +41,13 @@ class EncoderModel:
         self.bitrate_bps = start_bitrate_bps
         self._pending: list[tuple[float, int]] = []
         self._next_id = 0
+
+    @classmethod
+    def from_scenario(cls, scenario: Any) -> EncoderModel:
+        """From a bondlab Scenario's `encoder` section (duck-typed: core does not import the YAML layer)."""
+        e = scenario.encoder
+        return cls(e.fps, e.gop_frames, e.iframe_ratio, e.start_bitrate_bps, e.min_bitrate_bps,
+                   e.max_bitrate_bps, e.packet_bytes, e.reaction_delay_ms / 1000.0)
 
     def request_bitrate(self, t: float, bitrate_bps: int) -> None:
         """A congestion-control message arrived: schedule the new set-point."""

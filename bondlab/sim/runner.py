@@ -41,12 +41,6 @@ class _Lost:
     deadline: float
 
 
-def encoder_for(scenario: Scenario) -> EncoderModel:
-    e = scenario.encoder
-    return EncoderModel(e.fps, e.gop_frames, e.iframe_ratio, e.start_bitrate_bps, e.min_bitrate_bps,
-                        e.max_bitrate_bps, e.packet_bytes, e.reaction_delay_ms / 1000.0)
-
-
 class SimRun:
     def __init__(self, scenario: Scenario, scheduler: str, seed: int | None = None,
                  progress: ProgressFn | None = None) -> None:
@@ -56,7 +50,7 @@ class SimRun:
         self.links = [SimLink(scenario, i, self.seed) for i in range(len(scenario.links))]
         self.counters = [RistStatsCounter() for _ in self.links]
         self.controller = BondingController.from_scenario(scenario, scheduler)
-        self.encoder = encoder_for(scenario)
+        self.encoder = EncoderModel.from_scenario(scenario)
         self.receiver = BondedReceiver(scenario.receiver.latency_ms, reorder=False)
         self.progress = progress
         self._pending_loss: list[list[_Lost]] = [[] for _ in self.links]

@@ -1,0 +1,130 @@
+"""`bondlab real run|doctor` and `bondlab calibrate`: the real backend's commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bondlab.results import DEFAULT_RESULTS
+from bondlab.scenario import load_scenario
+
+
+def cmd_real_run(args: argparse.Namespace) -> int:
+    from bondlab.real.api import RealSetupError, real_run
+
+    scenario = load_scenario(args.scenario, args.set)
+    try:
+        out = real_run(scenario, args.scheduler, args.seed, Path(args.results), force_vm=args.vm,
+                       quiet=args.json)
+    except RealSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps(out.metrics, indent=2))
+    else:
+        m = out.metrics
+        print(f"{out.directory}: on-time {m['on_time_ratio']:.3f}, goodput {m['goodput_bps'] / 1e6:.2f} Mbps, "
+              f"{m['congestion_messages']} congestion-control messages, sender CPU {m['real']['cpu_cores']} cores")
+    return 0
+
+
+def doctor_report() -> list[tuple[str, bool, str]]:
+    """(check, ok, detail or fix) for everything a real run needs."""
+    import os
+
+    from bondlab.real import netns, vm
+    from bondlab.real.api import binding_available
+
+    rows = []
+    root = os.geteuid() == 0
+    rows.append(("root", root, "yes" if root else "run as root (namespaces and tc need CAP_NET_ADMIN)"))
+    ok, detail = binding_available()
+    rows.append(("librist binding", ok, f"librist {detail}" if ok else
+                 "apt-get install librist-dev rist-tools && .venv/bin/pip install -e . (rebuilds the binding)"))
+    for tool in ("/usr/sbin/ip", "/usr/sbin/tc"):
+        have = Path(tool).exists()
+        rows.append((tool, have, "present" if have else "apt-get install iproute2"))
+    netem = netns.netem_available() if root else False
+    rows.append(("netem on this kernel", netem, "real runs go direct" if netem else
+                 "missing (sch_netem): real runs will use a VM"))
+    vm_ok, vm_detail = vm.vm_prerequisites()
+    rows.append(("VM fallback", vm_ok, vm_detail if vm_ok else
+                 f"{vm_detail}; apt-get install -y --no-install-recommends qemu-system-x86 linux-image-amd64 "
+                 "busybox-static && .venv/bin/pip install virtme-ng"))
+    stale = netns.leftovers()
+    rows.append(("leftover namespaces", not stale, "none" if not stale else
+                 f"{', '.join(stale)}: python -m bondlab.real.netns cleanup"))
+    return rows
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    rows = doctor_report()
+    for name, ok, detail in rows:
+        print(f"{'ok ' if ok else 'MISSING'} {name:22s} {detail}")
+    by = {name: ok for name, ok, _ in rows}
+    can_run = by["root"] and by["librist binding"] and (by["netem on this kernel"] or by["VM fallback"])
+    print("real runs: " + ("possible" if can_run else "not possible until the MISSING items are fixed"))
+    return 0 if can_run else 1
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from bondlab.api import simulate
+    from bondlab.real.api import RealSetupError, real_runs
+    from bondlab.real.calibrate import write_calibration
+    from bondlab.results import load_run
+
+    scenarios = [load_scenario(p, args.set) for p in args.scenarios]
+    schedulers = [s.strip() for s in args.schedulers.split(",") if s.strip()]
+    results = Path(args.results)
+    pairs = []
+    try:
+        reals = real_runs([(sc, s, None) for sc in scenarios for s in schedulers], results, force_vm=args.vm)
+    except RealSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    k = 0
+    for sc in scenarios:
+        for s in schedulers:
+            sim = simulate(sc, s, results=results)
+            pairs.append((load_run(sim.directory), load_run(reals[k].directory)))
+            k += 1
+    out_dir = Path(args.out) if args.out else results / "calibrate"
+    files = write_calibration(pairs, out_dir)
+    print(f"table: {files.markdown}\nplots: {out_dir}")
+    print(files.markdown.read_text())
+    return 0
+
+
+def add_real_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    real = sub.add_parser("real", help="run scenarios over real librist and netem-shaped namespaces",
+                          description="The real backend: librist (cffi) over network namespaces whose veth "
+                          "links are shaped by tc netem/htb from the scenario; events replay live. Needs root; "
+                          "where this kernel lacks sch_netem the run happens inside a small VM by itself.")
+    rsub = real.add_subparsers(dest="real_command", required=True, metavar="COMMAND")
+    p = rsub.add_parser("run", help="replay one scenario for real", description="Replay SCENARIO in real time "
+                        "and write the sim's metrics schema under RESULTS/<scenario>/real-<scheduler>-<seed>/.")
+    p.add_argument("scenario")
+    p.add_argument("--scheduler", default="dwrr", help="rr, dwrr or rist-weighted (librist's own weighted "
+                   "multi-peer mode, weights from core's estimator) [default: %(default)s]")
+    p.add_argument("--seed", type=int, help="recorded with the run (the kernel's randomness is not seeded)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a scenario field")
+    p.add_argument("--results", default=str(DEFAULT_RESULTS))
+    p.add_argument("--vm", action="store_true", help="use the VM even where this kernel has netem")
+    p.add_argument("--json", action="store_true", help="print the metrics object on stdout")
+    p.set_defaults(func=cmd_real_run)
+    p = rsub.add_parser("doctor", help="say what this machine has for real runs and how to fix what is missing")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("calibrate", help="run sim and real on the same scenarios and compare them",
+                       description="Simulate and really run each SCENARIO (same schedulers), then write a "
+                       "side-by-side table (on-time, goodput, link shares, delay percentiles, rate-control "
+                       "events) and plots to RESULTS/calibrate/.")
+    p.add_argument("scenarios", nargs="+")
+    p.add_argument("--schedulers", default="dwrr", help="comma-separated [default: %(default)s]")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--results", default=str(DEFAULT_RESULTS))
+    p.add_argument("--out", help="report directory [default: RESULTS/calibrate]")
+    p.add_argument("--vm", action="store_true", help="use the VM even where this kernel has netem")
+    p.set_defaults(func=cmd_calibrate)

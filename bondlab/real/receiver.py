@@ -1,0 +1,101 @@
+"""The bonded receiver's network side, run inside the receiver namespace: read every link, stamp
+each payload's arrival on CLOCK_MONOTONIC and hand the lot to core's receiver afterwards.
+
+librist releases a packet `buffer` ms after the sender wrote it (its recovery window), so the
+arrival times seen here are librist's output times: a packet librist could not recover in time
+never comes out, one that does comes out at about write time + buffer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bondlab.real import librist
+from bondlab.real.protocol import unpack
+
+log = logging.getLogger("bondlab.real.receiver")
+
+
+class RealReceiver:
+    def __init__(self, listen_urls: list[str], one_context: bool) -> None:
+        """One receiver context per link (rr, dwrr), or one with a peer per link (rist-weighted)."""
+        self.contexts: list[librist.RistReceiver] = []
+        if one_context:
+            rx = librist.RistReceiver()
+            for url in listen_urls:
+                rx.add_peer(url)
+            self.contexts.append(rx)
+        else:
+            for url in listen_urls:
+                rx = librist.RistReceiver()
+                rx.add_peer(url)
+                self.contexts.append(rx)
+        self.rows: list[tuple[int, int, float, int]] = []  # seq, frame_id, arrival, link
+        self.bad = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._read, args=(rx,), daemon=True) for rx in self.contexts]
+
+    def start(self) -> None:
+        for rx in self.contexts:
+            rx.start()
+        for th in self._threads:
+            th.start()
+
+    def _read(self, rx: librist.RistReceiver) -> None:
+        while not self._stop.is_set():
+            block = rx.read_block(50)
+            if block is None:
+                continue
+            now = time.monotonic()
+            try:
+                h = unpack(block.payload)
+            except ValueError:
+                self.bad += 1
+                continue
+            with self._lock:
+                self.rows.append((h.seq, h.frame_id, now, h.link))
+
+    def stop(self) -> None:
+        self._stop.set()
+        for th in self._threads:
+            th.join(timeout=2.0)
+        for rx in self.contexts:
+            rx.close()
+
+    def arrivals(self) -> np.ndarray:
+        with self._lock:
+            return np.array(self.rows, dtype=[("seq", "i8"), ("frame_id", "i8"), ("arrival", "f8"), ("link", "i2")])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bondlab.real.receiver CONFIG.json OUT_DIR`: receive until SIGTERM, then write arrivals."""
+    args = sys.argv[1:] if argv is None else argv
+    config = json.loads(Path(args[0]).read_text())
+    out = Path(args[1])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        handlers=[logging.FileHandler(out / "receiver.log")])
+    librist.set_log_level(config.get("rist_log_level", "warning"))
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    rx = RealReceiver(config["listen_urls"], config["scheduler"] == "rist-weighted")
+    rx.start()
+    (out / "receiver.ready").write_text("ok\n")
+    done.wait(timeout=float(config.get("receiver_timeout_s", 3600)))
+    rx.stop()
+    np.save(out / "arrivals.npy", rx.arrivals())
+    (out / "receiver.json").write_text(json.dumps({"payloads": len(rx.rows), "not_ours": rx.bad}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
