@@ -18,6 +18,21 @@ buffer-min, buffer-max (ms), bandwidth, return-bandwidth (kbps), reorder-buffer,
 rtt-max (ms), weight, cname, min-retries, max-retries, congestion-control, session-timeout,
 keepalive-interval (ms), timing-mode, virt-dst-port, secret, aes-type, key-rotation, compression,
 miface, username, password. `rist://@host:port` listens, `rist://host:port` connects.
+(virt-src-port, profile, verbose-level, stream-id, multiplex-mode are *rejected* on rist:// URLs.)
+
+librist 0.2.7 behaviours worth knowing (seen on loopback, see tests/real/test_librist_binding.py):
+
+- The receiver silently drops data that arrives before a peer's RTCP handshake, the first
+  packet of a simple-profile flow, and the first packet(s) reaching each peer of a multi-peer
+  flow. Wait for a PeerStats with a non-empty cname, and warm multi-peer flows up.
+- Simple profile needs an even receiver port (RTCP uses port + 1).
+- A sender whose peer never answers keeps sending and reporting (received=0, rtt_ms=0); writes
+  never fail. In multi-peer mode a peer that goes silent is dropped from the balancing and its
+  stats stop altogether.
+- Several senders sharing one flow_id (with `write(seq=...)`) merge into one in-order flow at a
+  receiver listening on several peers, but retransmission is only partial: a NACK can go to the
+  context that never sent the packet.
+- `rist_peer_create` accepts an unresolvable host (it only logs errors).
 """
 
 from __future__ import annotations
@@ -74,12 +89,14 @@ class Profile(IntEnum):
 
 def librist_version() -> str:
     """Version of the librist library actually loaded (e.g. "0.2.7")."""
-    return ffi.string(lib.librist_version()).decode()
+    version: str = ffi.string(lib.librist_version()).decode()
+    return version
 
 
 def librist_api_version() -> str:
     """librist's API version (e.g. "4.2.0"), which is what ABI compatibility follows."""
-    return ffi.string(lib.librist_api_version()).decode()
+    version: str = ffi.string(lib.librist_api_version()).decode()
+    return version
 
 
 # --------------------------------------------------------------------------------------------
@@ -97,15 +114,18 @@ _RIST_TO_PY = {
 
 def _to_rist_level(level: int) -> int:
     """Python logging level -> librist threshold (librist filters in C, before any Python call)."""
+    rist_level: int
     if level <= logging.DEBUG:
-        return lib.RIST_LOG_DEBUG
-    if level <= logging.INFO:
-        return lib.RIST_LOG_INFO
-    if level <= logging.WARNING:
-        return lib.RIST_LOG_WARN
-    if level <= logging.CRITICAL:
-        return lib.RIST_LOG_ERROR
-    return lib.RIST_LOG_DISABLE
+        rist_level = lib.RIST_LOG_DEBUG
+    elif level <= logging.INFO:
+        rist_level = lib.RIST_LOG_INFO
+    elif level <= logging.WARNING:
+        rist_level = lib.RIST_LOG_WARN
+    elif level <= logging.CRITICAL:
+        rist_level = lib.RIST_LOG_ERROR
+    else:
+        rist_level = lib.RIST_LOG_DISABLE
+    return rist_level
 
 
 def _parse_level(level: int | str) -> int:
@@ -117,7 +137,7 @@ def _parse_level(level: int | str) -> int:
     return int(level)
 
 
-@ffi.def_extern()
+@ffi.def_extern()  # type: ignore[untyped-decorator]
 def _bondlab_rist_log_cb(arg: Any, level: int, msg: Any) -> int:
     """Called by librist (any thread) for each message at or above the context's threshold."""
     try:
@@ -133,7 +153,7 @@ def _bondlab_rist_log_cb(arg: Any, level: int, msg: Any) -> int:
 # module logger, so no handle can dangle. The global settings (used by librist code without a
 # context, e.g. URL parsing errors) are a copy of a module-level struct that is never freed.
 _default_level = logging.WARNING
-_live_settings: weakref.WeakSet[_Native] = weakref.WeakSet()
+_live_natives: weakref.WeakSet[_Native] = weakref.WeakSet()
 _global_settings = ffi.new("struct rist_logging_settings **")
 if lib.rist_logging_set(_global_settings, _to_rist_level(_default_level), lib._bondlab_rist_log_cb,
                         ffi.NULL, ffi.NULL, ffi.NULL) == 0:
@@ -152,7 +172,7 @@ def set_log_level(level: int | str) -> None:
     if _global_settings[0] != ffi.NULL:
         _global_settings[0].log_level = rist_level
         lib.rist_logging_set_global(_global_settings[0])
-    for native in list(_live_settings):
+    for native in list(_live_natives):
         native.set_log_level(rist_level)
 
 
@@ -165,12 +185,24 @@ def set_log_level(level: int | str) -> None:
 class PeerStats:
     """One sender peer's stats for one interval (librist `rist_stats_sender_peer`).
 
-    `bandwidth_bps` is bits/s the sender pushed to this peer over librist's last ~1 s measurement
-    window (not link capacity). `retry_buffer_bandwidth_bps` maps librist's `retry_bandwidth`,
-    which 0.2.7 never fills in (always 0). `sent`/`received`/`retransmitted` are packet counts of
-    this interval (librist resets them after each report). `rtt_ms` is librist's 1/8 EWMA of
-    measured RTTs, whole milliseconds. `t` is `time.monotonic()` at delivery. `json` is librist's
-    own JSON rendering, which carries extra fields (avg_rtt, bloat_skipped, retry_buffer_size...).
+    Measured against librist 0.2.7 on loopback and through a delaying relay:
+
+    - `bandwidth_bps`: payload bits/s the sender pushed to this peer, smoothed over ~1 s whatever
+      the stats interval (rises to ~70 % of a step in 1 s, ~94 % in 2 s; halves every ~0.5 s once
+      sending stops). It is the send rate, not link capacity.
+    - `retry_buffer_bandwidth_bps`: librist's `retry_bandwidth`; 0.2.7 never fills it (always 0).
+    - `sent`: packets sent to the peer during this interval, RTCP keepalives/echoes included
+      (~20/s); `received`: RTCP packets received from the peer; `retransmitted`: retransmissions.
+      Counts are reset after each report.
+    - `rtt_ms`: librist's 1/8 EWMA of echo round trips, whole ms (a few ms on bare loopback);
+      0 until a first echo came back.
+    - `cname`: the *receiver's* cname (from its RTCP SDES; set `?cname=` on the receiver's listen
+      URL to name a link); empty until the handshake completes.
+    - `peer_id`: librist's internal peer id (main profile: 1, 2... in add order; simple profile
+      reports a data peer and an RTCP peer per added peer).
+
+    `t` is `time.monotonic()` at delivery; `json` is librist's own JSON rendering, with extra
+    fields (avg_rtt, bloat_skipped, retry_buffer_size...).
     """
 
     peer_id: int
@@ -190,8 +222,10 @@ class PeerStats:
 class FlowStats:
     """One receiver flow's stats for one interval (librist `rist_stats_receiver_flow`).
 
-    Counts are per interval; `bandwidth_bps` is bits/s averaged over the flow's peers;
-    inter-packet spacings are microseconds; `rtt_ms` as for PeerStats.
+    Counts are per interval. In 0.2.7 `bandwidth_bps` is always 0 (the per-peer bitrates are
+    only in `json`, under "peers"), and `rtt_ms` is the avg RTT of the flow's *last* peer, not a
+    mean. Inter-packet spacings are microseconds (min is 0 when no packet arrived, where librist
+    itself reports UINT64_MAX).
     """
 
     flow_id: int
@@ -216,10 +250,14 @@ class FlowStats:
     json: str = ""
 
 
+_U64_MAX = 2**64 - 1
+
+
 def _json_of(stats: Any) -> str:
     if stats.stats_json == ffi.NULL:
         return ""
-    return ffi.string(stats.stats_json).decode("utf-8", "replace")
+    text: str = ffi.string(stats.stats_json).decode("utf-8", "replace")
+    return text
 
 
 def _sender_stats(stats: Any, now: float) -> PeerStats:
@@ -241,6 +279,7 @@ def _sender_stats(stats: Any, now: float) -> PeerStats:
 
 def _receiver_stats(stats: Any, now: float) -> FlowStats:
     s = stats.stats.receiver_flow
+    min_ips = s.min_inter_packet_spacing
     return FlowStats(
         flow_id=s.flow_id,
         peer_count=s.peer_count,
@@ -256,7 +295,7 @@ def _receiver_stats(stats: Any, now: float) -> FlowStats:
         recovered_one_retry=s.recovered_one_retry,
         lost=s.lost,
         quality=s.quality,
-        min_inter_packet_spacing_us=s.min_inter_packet_spacing,
+        min_inter_packet_spacing_us=0 if min_ips == _U64_MAX else min_ips,
         cur_inter_packet_spacing_us=s.cur_inter_packet_spacing,
         max_inter_packet_spacing_us=s.max_inter_packet_spacing,
         rtt_ms=s.rtt,
@@ -276,7 +315,7 @@ class _StatsSink:
 _callback_thread = threading.local()
 
 
-@ffi.def_extern()
+@ffi.def_extern()  # type: ignore[untyped-decorator]
 def _bondlab_rist_stats_cb(arg: Any, stats: Any) -> int:
     """Called by librist's protocol thread once per peer (sender) or flow (receiver) per interval."""
     item: PeerStats | FlowStats | None = None
@@ -426,7 +465,7 @@ class _Native:
         self.handles: list[Any] = []
         self.block = ffi.new("struct rist_data_block *")
         self.block_pp = ffi.new("struct rist_data_block **")
-        _live_settings.add(self)
+        _live_natives.add(self)
 
     def set_log_level(self, rist_level: int) -> None:
         if self.log_settings[0] != ffi.NULL:
@@ -455,7 +494,7 @@ class _Native:
         if ctx != ffi.NULL:
             lib.rist_destroy(ctx)  # joins librist threads: no callback can run after this
         self.handles.clear()
-        _live_settings.discard(self)
+        _live_natives.discard(self)
         if self.log_settings[0] != ffi.NULL:
             lib.rist_logging_settings_free2(self.log_settings)
 
@@ -492,7 +531,6 @@ class _RistContext:
         self._native = _Native(_to_rist_level(level))
         self._finalizer = weakref.finalize(self, self._native.destroy)
         self._peers: list[RistPeer] = []
-        self._started = False
 
     @property
     def closed(self) -> bool:
@@ -551,7 +589,6 @@ class _RistContext:
             ret = lib.rist_start(self._native.require())
         if ret != 0:
             raise RistError(f"rist_start failed (ret {ret})")
-        self._started = True
 
     def close(self) -> None:
         """Stop librist threads and free every C object. Idempotent; safe from any thread."""
@@ -652,7 +689,12 @@ class RistSender(_RistContext):
 
 @dataclass(frozen=True, slots=True)
 class ReceivedBlock:
-    """One payload out of the receiver, with librist's metadata (flags: RIST_DATA_FLAGS_*)."""
+    """One payload out of the receiver, with librist's metadata (flags: RIST_DATA_FLAGS_*).
+
+    `seq` is the RTP sequence number (16 bits on the wire, wraps at 65536). `peer_token` is the
+    address of librist's internal peer that delivered the packet: opaque, but stable for one
+    connection, so it tells links apart when several peers feed one receiver.
+    """
 
     payload: bytes
     seq: int
@@ -661,6 +703,7 @@ class ReceivedBlock:
     flags: int
     virt_src_port: int
     virt_dst_port: int
+    peer_token: int = 0
 
     @property
     def discontinuity(self) -> bool:
@@ -732,6 +775,7 @@ class RistReceiver(_RistContext):
                     flags=b.flags,
                     virt_src_port=b.virt_src_port,
                     virt_dst_port=b.virt_dst_port,
+                    peer_token=int(ffi.cast("uintptr_t", b.peer)),
                 )
             finally:
                 lib.rist_receiver_data_block_free2(pp)
