@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bondlab.traces import load_trace
 
@@ -17,7 +18,7 @@ class ScenarioError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class EncoderSpec(_Strict):
@@ -55,9 +56,12 @@ class BondingSpec(_Strict):
     stats_interval_ms: float = Field(100.0, gt=0)
     rate_control: bool = True
     quantum_bytes: int = Field(1500, ge=188, description="DWRR quantum of the lightest link per round")
-    max_credit_quanta: float = Field(2.0, ge=1.0, description="credit cap, in quanta, so idle links cannot burst")
-    probe_gain: float = Field(0.25, ge=0, description="fractional growth per interval of an app-limited estimate")
-    raise_hold_s: float = Field(1.0, ge=0, description="capacity must stay high this long before raising bitrate")
+    max_credit_quanta: float = Field(
+        2.0, ge=1.0, description="credit cap, in quanta, so idle links cannot burst")
+    probe_gain: float = Field(
+        0.25, ge=0, description="fractional growth per interval of an app-limited estimate")
+    raise_hold_s: float = Field(
+        1.0, ge=0, description="capacity must stay high this long before raising bitrate")
     raise_step: float = Field(0.15, gt=0, le=1, description="fraction of bitrate added per raise")
 
 
@@ -110,6 +114,15 @@ class EventSpec(_LinkFields):
     link: str | list[str]
     for_s: float | None = Field(None, gt=0)
 
+    @field_validator("link", mode="before")
+    @classmethod
+    def _link_names(cls, value: Any) -> Any:
+        if value == []:
+            raise ValueError("give at least one link name")
+        if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return value
+        raise ValueError("expected a link name or a list of link names")
+
     @property
     def links(self) -> list[str]:
         return [self.link] if isinstance(self.link, str) else list(self.link)
@@ -141,9 +154,9 @@ class Scenario(_Strict):
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
         names = [link.name for link in self.links]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"duplicate link name {dupes[0]!r}")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(f"links[{i}].name: duplicate link name {name!r}")
         for i, ev in enumerate(self.events):
             for name in ev.links:
                 if name not in names:
@@ -174,9 +187,39 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+_UNION = object()  # marks a field typed as a union of several types
+
+
+def _child_type(tp: Any, part: Any) -> Any:
+    """Type found at `part` inside `tp` (a model field or a list item), _UNION, or None if unknown."""
+    if isinstance(part, int):
+        return get_args(tp)[0] if get_origin(tp) is list else None
+    if not (isinstance(tp, type) and issubclass(tp, BaseModel) and part in tp.model_fields):
+        return None
+    field_type = tp.model_fields[part].annotation
+    if get_origin(field_type) not in (Union, UnionType):
+        return field_type
+    members = [m for m in get_args(field_type) if m is not type(None)]
+    return members[0] if len(members) == 1 else _UNION
+
+
+def _strip_union_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop the member label pydantic puts after a union-typed field (`events.0.link.str`)."""
+    out: list[Any] = []
+    tp: Any = Scenario
+    for part in loc:
+        if tp is _UNION and isinstance(part, str):
+            tp = None  # the label; what lies below it is kept as it is
+            continue
+        out.append(part)
+        tp = _child_type(tp, part)
+    return tuple(out)
+
+
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
+    loc = _strip_union_tags(err["loc"])
+    loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-after")))
     msg = err["msg"].removeprefix("Value error, ")
     if msg.startswith("events[") or msg.startswith("links["):
         return msg
@@ -185,27 +228,74 @@ def _first_error(exc: ValidationError) -> str:
     return f"{_field_path(loc)}: {msg}"
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `section.key=value` strings (values parsed as YAML) to a raw scenario dict."""
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key given twice in one mapping, instead of keeping the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` keys may be overridden, as YAML allows
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                twice = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if twice:
+                raise yaml.constructor.ConstructorError(problem=f"duplicate key {key!r}",
+                                                        problem_mark=key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+def _yaml_error(exc: yaml.YAMLError) -> str:
+    """`invalid YAML at line N: <problem>`, one line."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}" if mark is not None else ""
+    return f"invalid YAML{where}: {getattr(exc, 'problem', None) or type(exc).__name__}"
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str | None = None) -> dict[str, Any]:
+    """Apply `section.key=value` strings (values parsed as YAML) to a raw scenario dict.
+
+    Errors start with `source` (the scenario file) when it is given.
+    """
     data = copy.deepcopy(data)
     for item in overrides:
+        where = f"{source}: --set {item}" if source else f"--set {item}"
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise ScenarioError(f"--set {item!r}: expected dotted.key=value")
-        node: Any = data
+            raise ScenarioError(f"{where}: expected dotted.key=value")
         parts = key.split(".")
-        for part in parts[:-1]:
-            if isinstance(node, list):
-                node = node[int(part)] if part.isdigit() else next(
-                    (x for x in node if isinstance(x, dict) and x.get("name") == part), None)
-            else:
-                node = node.setdefault(part, {})
-            if not isinstance(node, dict | list):
-                raise ScenarioError(f"--set {item!r}: {part!r} is not a section")
-        if isinstance(node, list):
-            raise ScenarioError(f"--set {item!r}: cannot set an item of a list")
-        node[parts[-1]] = yaml.safe_load(raw)
+        node = _override_parent(data, parts, where)
+        try:
+            node[parts[-1]] = yaml.load(raw, Loader=_UniqueKeyLoader)
+        except yaml.YAMLError as exc:
+            raise ScenarioError(f"{where}: {_yaml_error(exc)}") from None
     return data
+
+
+def _override_parent(data: dict[str, Any], parts: list[str], where: str) -> dict[str, Any]:
+    """The mapping `parts[-1]` is set in: sections by key, list items by index or by `name`."""
+    node: Any = data
+    for depth, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            noun = parts[depth - 1].removesuffix("s")
+            if part.isdigit():
+                if int(part) >= len(node):
+                    raise ScenarioError(f"{where}: no {noun} at index {part} ({len(node)} {noun}s)")
+                node = node[int(part)]
+            else:
+                node = next((x for x in node if isinstance(x, dict) and x.get("name") == part), None)
+                if node is None:
+                    raise ScenarioError(f"{where}: no {noun} named {part!r}")
+        else:
+            node = node.setdefault(part, {})
+        if not isinstance(node, dict | list):
+            raise ScenarioError(f"{where}: {'.'.join(parts[:depth + 1])} is not a section")
+    if isinstance(node, list):
+        raise ScenarioError(f"{where}: cannot set an item of a list")
+    return node
 
 
 def parse_scenario(data: Any, source: str, base_dir: Path, default_name: str) -> Scenario:
@@ -244,17 +334,18 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     """Read, override and validate a scenario file; raises ScenarioError with a one-line message."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read scenario: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        bad = f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
+        raise ScenarioError(f"{path}: cannot read scenario: not UTF-8 ({bad})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ScenarioError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raise ScenarioError(f"{path}: {_yaml_error(exc)}") from None
     if overrides:
         if not isinstance(data, dict):
             raise ScenarioError(f"{path}: (top level): expected a mapping of scenario fields")
-        data = apply_overrides(data, overrides)
+        data = apply_overrides(data, overrides, str(path))
     return parse_scenario(data, str(path), path.parent, path.stem)

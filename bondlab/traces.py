@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -36,37 +37,50 @@ class Trace:
         """Mean rate in each `step_s` window from `start_s` (trace time), wrapping at the period."""
         n = max(int(np.ceil(duration_s / step_s)), 1)
         edges_ms = (start_s + np.arange(n + 1) * step_s) * 1000.0
-        counts = np.diff(self.opportunities_before(edges_ms))
+        # Windows are (a, b], like the cycles (0, period]; opportunity times are whole milliseconds,
+        # so a 1 ns nudge selects that side and absorbs float rounding in the edges.
+        counts = np.diff(self.opportunities_before(edges_ms + 1e-6))
         return counts * MTU_BYTES * 8 / step_s
 
     def opportunities_before(self, t_ms: np.ndarray | float) -> np.ndarray:
         """Number of opportunities at times < t_ms, counting repeats of the trace."""
         t = np.asarray(t_ms, dtype=float)
         period = self.period_ms
-        cycles = np.floor(t / period)
-        within = t - cycles * period
-        # Opportunities are at times in (0, period]; those at exactly `period` belong to the cycle's end.
-        idx = np.searchsorted(self.times_ms, within, side="left")
-        return cycles * len(self.times_ms) + idx
+        # Cycle c holds the times (c * period, (c + 1) * period]: k * period ends cycle k - 1.
+        cycles = np.maximum(np.ceil(t / period) - 1, 0)
+        idx = np.searchsorted(self.times_ms, t - cycles * period, side="left")
+        return (cycles * len(self.times_ms) + idx).astype(np.int64)
+
+
+def _read_lines(path: str) -> list[str]:
+    """Lines of a text file; ValueError if it is binary (not UTF-8, or holding NUL bytes)."""
+    text: str | None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()  # universal newlines, so numbering matches iterating the file
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\0" in text:
+        raise ValueError(f"{path}: not a text trace file")
+    return text.split("\n")
 
 
 @lru_cache(maxsize=32)
 def _load(path: str, mtime_ns: int) -> Trace:
     values: list[int] = []
-    with open(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            text = line.strip()
-            if not text:
-                continue
-            try:
-                ms = int(text)
-            except ValueError:
-                raise ValueError(f"{path} line {lineno}: not an integer millisecond: {text[:20]!r}") from None
-            if ms < 0:
-                raise ValueError(f"{path} line {lineno}: negative time {ms}")
-            if values and ms < values[-1]:
-                raise ValueError(f"{path} line {lineno}: times must not decrease")
-            values.append(ms)
+    for lineno, line in enumerate(_read_lines(path), 1):
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            ms = int(text)
+        except ValueError:
+            raise ValueError(f"{path} line {lineno}: not an integer millisecond: {text[:20]!r}") from None
+        if ms < 0:
+            raise ValueError(f"{path} line {lineno}: negative time {ms}")
+        if values and ms < values[-1]:
+            raise ValueError(f"{path} line {lineno}: times must not decrease")
+        values.append(ms)
     if not values:
         raise ValueError(f"{path}: empty trace")
     return Trace(path=path, times_ms=np.asarray(values, dtype=np.int64))
@@ -81,14 +95,20 @@ def load_trace(path: str | Path) -> Trace:
 
 
 def opportunity_index_at(trace: Trace, t_ms: float, strictly_after: bool) -> int:
-    """Index (counting repeats) of the first opportunity at/after `t_ms` (or strictly after)."""
+    """Index (counting repeats) of the first opportunity at/after `t_ms` (or strictly after).
+
+    Cycle c holds the times (c * period, (c + 1) * period], so an opportunity at the period end is
+    found at its own time; times before 0 find opportunity 0.
+    """
     times = trace.times_list
-    n = len(times)
     period = trace.period_ms
-    cycle = int(t_ms // period)
-    within = t_ms - cycle * period
-    idx = bisect.bisect_right(times, within) if strictly_after else bisect.bisect_left(times, within)
-    return cycle * n + idx
+    if strictly_after:  # count opportunities at times <= t_ms
+        cycle = max(math.floor(t_ms / period), 0)
+        idx = bisect.bisect_right(times, t_ms - cycle * period)
+    else:  # count opportunities at times < t_ms
+        cycle = max(math.ceil(t_ms / period) - 1, 0)
+        idx = bisect.bisect_left(times, t_ms - cycle * period)
+    return cycle * len(times) + idx
 
 
 def opportunity_time_ms(trace: Trace, index: int) -> float:

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT, SCENARIOS
 
 from bondlab.cli import main
-from bondlab.scenario import ScenarioError, load_scenario
+from bondlab.scenario import ScenarioError, _strip_union_tags, load_scenario
 from bondlab.timeline import expand_events, link_timeline
 
 MALFORMED = Path(__file__).resolve().parent / "malformed"
@@ -170,8 +170,6 @@ def test_unreadable_scenario_is_one_line_error(tmp_path, name):
     assert msg.startswith(f"{path}: cannot read scenario"), msg
 
 
-@pytest.mark.xfail(strict=True, reason="load_scenario catches OSError only; a UnicodeDecodeError from "
-                   "read_text() escapes as a traceback")
 def test_non_utf8_scenario_is_one_line_error(tmp_path):
     """A scenario file that is not UTF-8 text is one line naming the file (CLI: no traceback)."""
     path = tmp_path / "latin1.yaml"
@@ -182,13 +180,40 @@ def test_non_utf8_scenario_is_one_line_error(tmp_path):
     assert str(path) in line
 
 
-@pytest.mark.xfail(strict=True, reason="yaml.safe_load keeps the last of duplicate keys silently")
 def test_duplicate_yaml_key_is_an_error(tmp_path):
     """A key given twice in one mapping (invalid YAML) is reported, not silently resolved to the last."""
     path = tmp_path / "twice.yaml"
     path.write_text("duration_s: 20\nduration_s: 200\nlinks:\n  - {name: a, capacity_bps: 1000000}\n")
     msg = _scenario_error(path)
     assert msg.startswith(f"{path}: ") and "duration_s" in msg, msg
+    assert "line 2" in msg, msg
+
+
+def test_yaml_merge_keys_may_still_be_overridden(tmp_path):
+    """Rejecting duplicate keys leaves YAML merges alone: an explicit key overrides a merged one."""
+    path = tmp_path / "merge.yaml"
+    path.write_text("duration_s: 20\nlinks:\n  - &a {name: a, capacity_bps: 1000000, delay_ms: 70}\n"
+                    "  - {<<: *a, name: b}\n")
+    sc = load_scenario(path)
+    assert [link.name for link in sc.links] == ["a", "b"] and sc.link("b").delay_ms == 70
+
+
+def test_binary_trace_is_not_a_text_trace_file(tmp_path):
+    """A trace that is not UTF-8 text is reported as such, naming the scenario, the field and the trace."""
+    (tmp_path / "noise.up").write_bytes(bytes(range(128, 256)) * 4)
+    path = tmp_path / "binary.yaml"
+    path.write_text("duration_s: 20\nlinks:\n  - {name: a, trace: noise.up}\n")
+    msg = _scenario_error(path)
+    assert msg.startswith(f"{path}: links[0].trace: "), msg
+    assert msg.endswith("noise.up: not a text trace file"), msg
+
+
+def test_union_member_labels_are_not_part_of_the_field_path():
+    """pydantic's union member labels after a union-typed field are dropped; other names are kept."""
+    assert _strip_union_tags(("events", 0, "link", "str")) == ("events", 0, "link")
+    assert _strip_union_tags(("events", 0, "link", "list[str]", 1)) == ("events", 0, "link", 1)
+    assert _strip_union_tags(("links", 0, "gilbert", "p_bad_good")) == ("links", 0, "gilbert", "p_bad_good")
+    assert _strip_union_tags(("links", 1, "str")) == ("links", 1, "str")  # an unknown key named "str"
 
 
 # --- run must not touch results on bad input ----------------------------------------------------------
@@ -248,12 +273,11 @@ BAD_SETS = [
     pytest.param("bonding.nope=1", ("bonding.nope",), id="unknown-key"),
     pytest.param("bonding.alpha=abc", ("bonding.alpha",), id="wrong-type"),
     pytest.param("links.lte-a.loss=2", ("links[0].loss",), id="out-of-range"),
-    pytest.param("links.lte-z.loss=0.1", ("links.lte-z",), id="unknown-link", marks=pytest.mark.xfail(
-        strict=True, reason="apply_overrides' errors ('--set ...: 'lte-z' is not a section') omit the file")),
-    pytest.param("links.5.loss=0.1", ("links.5", "links[5]"), id="link-index-out-of-range",
-                 marks=pytest.mark.xfail(strict=True, reason="IndexError from apply_overrides escapes")),
-    pytest.param("encoder.fps=[1", ("encoder.fps",), id="unparsable-value",
-                 marks=pytest.mark.xfail(strict=True, reason="yaml error parsing a --set value escapes")),
+    pytest.param("links.lte-z.loss=0.1", ("links.lte-z",), id="unknown-link"),
+    pytest.param("links.5.loss=0.1", ("links.5", "links[5]"), id="link-index-out-of-range"),
+    pytest.param("encoder.fps=[1", ("encoder.fps",), id="unparsable-value"),
+    pytest.param("encoder.fps={a: 1, a: 2}", ("duplicate key 'a'",), id="duplicate-key-in-value"),
+    pytest.param("duration_s.x=1", ("duration_s",), id="not-a-section"),
 ]
 
 
@@ -263,6 +287,15 @@ def test_bad_set_is_one_line_scenario_error(override, fields):
     msg = _scenario_error(SEED, [override])
     assert msg.startswith(f"{SEED}: "), msg
     assert any(f in msg for f in fields), msg
+
+
+def test_bad_set_messages_name_the_file_and_the_problem():
+    """--set errors read `<file>: --set <item>: <problem>`, like every other scenario error."""
+    assert _scenario_error(SEED, ["links.lte-z.loss=0.1"]) == (
+        f"{SEED}: --set links.lte-z.loss=0.1: no link named 'lte-z'")
+    assert _scenario_error(SEED, ["links.5.loss=0.1"]) == (
+        f"{SEED}: --set links.5.loss=0.1: no link at index 5 (2 links)")
+    assert _scenario_error(SEED, ["bonding"]) == f"{SEED}: --set bonding: expected dotted.key=value"
 
 
 @pytest.mark.parametrize("override, fields", BAD_SETS)

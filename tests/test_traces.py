@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import SCENARIOS
 
+from bondlab.sim.service import Segment, ServiceCurve
 from bondlab.traces import MTU_BYTES, load_trace, opportunity_index_at, opportunity_time_ms
 
 MBPS = 1e6
@@ -93,8 +94,6 @@ def test_index_and_time_round_trip_on_a_bundled_trace():
         assert opportunity_index_at(tr, t, strictly_after=True) > i, i
 
 
-@pytest.mark.xfail(strict=True, reason="opportunity_index_at at an exact multiple of the period skips the "
-                   "opportunity at that time (within-cycle time becomes 0 instead of period)")
 def test_index_round_trip_at_the_period_end(tmp_path):
     """The opportunity at exactly the period (the trace's last line) is found at its own time."""
     tr = _trace(tmp_path, "1\n")
@@ -104,13 +103,41 @@ def test_index_round_trip_at_the_period_end(tmp_path):
     assert opportunity_index_at(tr, 5.0, strictly_after=False) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="opportunities_before(k * period) counts the opportunity at exactly "
-                   "k * period, although its contract is 'at times < t_ms'")
 def test_opportunities_before_excludes_the_period_end(tmp_path):
     """opportunities_before(t) counts only opportunities strictly before t, at the period end too."""
     tr = _half_busy(tmp_path)
     assert tr.opportunities_before(99.5) == 50
     assert tr.opportunities_before(100.0) == 50
+    assert tr.opportunities_before(100.5) == 51
+    assert list(tr.opportunities_before(np.array([0.0, 1.0, 200.0, 201.0]))) == [0, 0, 101, 102]
+
+
+def test_cycles_end_at_the_period_in_every_repeat(tmp_path):
+    """Cycle k holds the times (k * period, (k + 1) * period]; strictly_after steps past the period end."""
+    tr = _trace(tmp_path, "2\n5\n5\n", "end.up")  # opportunities at 2, 5, 5, 7, 10, 10, 12, ...
+    assert [opportunity_index_at(tr, t, False) for t in (0.0, 5.0, 10.0, 15.0)] == [0, 1, 4, 7]
+    assert [opportunity_index_at(tr, t, True) for t in (0.0, 5.0, 10.0, 15.0)] == [0, 3, 6, 9]
+    assert opportunity_index_at(tr, -1.0, False) == opportunity_index_at(tr, -1.0, True) == 0
+    # The window ending at the period end holds the opportunities at that end: (0, 5], (5, 10], ...
+    assert tr.rate_series_bps(0.0, 0.015, 0.005) == pytest.approx(np.array([3, 3, 3]) * 1500 * 8 / 0.005)
+
+
+def test_idle_packet_within_the_rounding_slack_takes_a_fresh_opportunity(tmp_path):
+    """The trace service never hands one opportunity to two packets, even within its float-rounding slack."""
+    curve = ServiceCurve([Segment(0.0, None, _trace(tmp_path, "1\n"), 0.0, 0.0, True)])
+    assert curve.serve(0.0, 1500) == pytest.approx(0.001)  # the opportunity at 1 ms
+    assert curve.serve(0.001 + 1e-10, 1500) == pytest.approx(0.002)  # 1 ms is used: the next one
+    # An unused opportunity a hair (float rounding) before the arrival still serves it at once.
+    assert curve.serve(0.003 + 1e-10, 1500) == pytest.approx(0.003 + 1e-10)
+
+
+@pytest.mark.parametrize("data", [bytes(range(128, 256)), b"1\n2\x00\n3\n"], ids=["not-utf8", "nul-bytes"])
+def test_binary_trace_is_not_a_text_trace_file(tmp_path, data):
+    """A binary file is reported as not a text trace (naming it), not as a codec error or a bad line."""
+    path = tmp_path / "blob.up"
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match=r"blob\.up: not a text trace file$"):
+        load_trace(path)
 
 
 @pytest.mark.parametrize("text, lineno, words", [

@@ -117,8 +117,10 @@ class ServiceCurve:
                 tr = seg.trace
                 if busy and self._next_opp_seg == i:
                     first = self._next_opp  # continues where the previous packet stopped
-                else:  # idle: the first opportunity from now on (1 us slack for float rounding)
-                    first = opportunity_index_at(tr, max(seg.trace_ms(now) - 1e-3, 0.0), strictly_after=False)
+                else:  # idle: the first opportunity from now on, 1 us slack for float rounding ...
+                    first = opportunity_index_at(tr, seg.trace_ms(now) - 1e-3, strictly_after=False)
+                    if self._next_opp_seg == i:  # ... but never one an earlier packet already used
+                        first = max(first, self._next_opp)
                 k = math.ceil(remaining / MTU_BYTES)
                 done_t = seg.sim_t(opportunity_time_ms(tr, first + k - 1))
                 if done_t <= end:
