@@ -111,7 +111,8 @@ def _with_values(scenario: Scenario, values: dict[str, Any]) -> Scenario:
 
     data = scenario.model_dump(mode="json")
     base_dir = Path(data.pop("base_dir"))
-    data = apply_overrides(data, [f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in values.items()])
+    data = apply_overrides(data, [f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in values.items()],
+                           source=f"{scenario.name} (sweep)")
     return parse_scenario(data, f"{scenario.name} (sweep)", base_dir, scenario.name)
 
 

@@ -33,7 +33,7 @@ from bondlab.scenario import Scenario, parse_scenario
 from bondlab.timeline import expand_events, initial_state
 from bondlab.traces import load_trace
 
-WRITE_SLACK_MS = 50.0
+WRITE_SLACK_MS = 100.0
 BASE_PORT = 6000  # RIST main profile: data on an even port, RTCP on the next
 START_DELAY_S = 1.5  # librist handshakes before the first frame
 RAW_FILES = ("frames.json", "sender.json", "arrivals.npy", "shaping.json", "sender-timeseries.json")
@@ -140,7 +140,9 @@ def inner_run(scenario: Scenario, scheduler: str, out_dir: Path, timeout_s: floa
         ends = [tb.links[n] for n in names]
         config = {
             "scenario": scenario.resolved(), "scheduler": scheduler,
-            "listen_urls": [f"rist://@{e.receiver_ip}:{p}?buffer={buf}" for e, p in zip(ends, ports)],
+            # cname on the listening side: librist's sender stats carry the receiver's cname, which is
+            # how rist-weighted (one context, a peer per link) tells its links apart.
+            "listen_urls": [f"rist://@{e.receiver_ip}:{p}?buffer={buf}&cname={e.name}" for e, p in zip(ends, ports)],
             "peer_urls": [f"rist://{e.receiver_ip}:{p}?buffer={buf}&cname={e.name}" for e, p in zip(ends, ports)],
             "rist_log_level": os.environ.get("BONDLAB_RIST_LOG", "error"),
         }

@@ -7,9 +7,9 @@ per-packet link choice needs a context per link); each packet carries the bondin
 estimator only updates those weights each stats interval (how stock librist bonds).
 
 Stats: librist calls back per peer per interval on its own threads; the main loop turns the latest
-report of each link into core's PeerStats. A link whose peer sent nothing back during the interval
-(no RTT echo, keepalive or NACK: `received` == 0) reports `rtt_ms=None`, exactly as the sim does
-when an echo is lost.
+report of each link into core's PeerStats. A link whose peer sent nothing back (no RTT echo,
+keepalive or NACK: `received` == 0) for SILENT_AFTER_INTERVALS intervals reports `rtt_ms=None`, as
+the sim does when an echo is lost (librist's echoes are sparser than one per interval).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class _LinkStats:
     last_report: float = 0.0
     total_retransmitted: int = 0
     total_sent: int = 0
+    last_heard: float = 0.0  # monotonic time of the last report with something received from the peer
 
 
 class RealSender:
@@ -94,6 +95,8 @@ class RealSender:
             st.retransmitted += s.retransmitted
             st.total_retransmitted += s.retransmitted
             st.received += s.received
+            if s.received:
+                st.last_heard = time.monotonic()
             st.quality = float(s.quality)
             st.reports += 1
             st.last_report = time.monotonic()
@@ -128,8 +131,9 @@ class RealSender:
         out = []
         with self._lock:
             for st in self._stats:
-                stale = now - st.last_report > SILENT_AFTER_INTERVALS * self.interval_s
-                silent = st.reports == 0 or stale or st.received == 0
+                # librist's echoes and keepalives come every few hundred ms, not every interval:
+                # silence means nothing heard from the peer for SILENT_AFTER_INTERVALS intervals.
+                silent = st.last_heard == 0.0 or now - st.last_heard > SILENT_AFTER_INTERVALS * self.interval_s
                 out.append(PeerStats(t=t, rtt_ms=None if silent else st.rtt_ms, bandwidth_bps=st.bandwidth_bps,
                                      sent=st.sent, retransmitted=st.retransmitted, quality=st.quality))
                 if st.reports:

@@ -1,0 +1,90 @@
+"""Real runs: librist over netem-shaped namespaces, inside a VM where this kernel lacks sch_netem.
+
+All runs share one VM boot (a session fixture). Rates are a quarter of the seed's so the TCG VM,
+about 10x slower than the host, keeps up in real time. Set BONDLAB_SKIP_REAL=1 to skip them.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bondlab.scenario import load_scenario
+
+HERE = Path(__file__).resolve().parent
+SCEN = HERE / "scenarios"
+
+pytestmark = [
+    pytest.mark.real,
+    pytest.mark.skipif(os.environ.get("BONDLAB_SKIP_REAL") == "1", reason="BONDLAB_SKIP_REAL=1"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="real runs need root"),
+]
+
+JOBS = {
+    "seed-dwrr": ("seed-quarter.yaml", "dwrr"),
+    "seed-rr": ("seed-quarter.yaml", "rr"),
+    "seed-rist": ("seed-quarter.yaml", "rist-weighted"),
+    "throttle": ("throttle.yaml", "dwrr"),
+    "four": ("four-by-five.yaml", "dwrr"),
+}
+
+
+@pytest.fixture(scope="session")
+def real(tmp_path_factory):
+    from bondlab.real.api import real_runs
+
+    results = tmp_path_factory.mktemp("real-results")
+    jobs = [(load_scenario(SCEN / f), s, None) for f, s in JOBS.values()]
+    outs = real_runs(jobs, results, quiet=False)
+    return dict(zip(JOBS, outs))
+
+
+def test_dwrr_share_follows_netem_rates_and_rr_does_not(real):
+    """2.5 + 0.5 Mbps: DWRR's byte share per link is within 10 points of the netem rate share; RR's is not."""
+    dwrr, rr = real["seed-dwrr"].metrics["links"], real["seed-rr"].metrics["links"]
+    print("\nDWRR shares:", dwrr, "\nRR shares:", rr)
+    for name, link in dwrr.items():
+        assert abs(link["share"] - link["capacity_share"]) <= 0.10, name
+    assert abs(rr["lte-a"]["share"] - rr["lte-a"]["capacity_share"]) > 0.10
+
+
+def test_rist_weighted_mode_follows_core_weights(real):
+    """librist's own weighted multi-peer mode, weights from core's estimator: the fast link carries most."""
+    m = real["seed-rist"].metrics
+    print("\nrist-weighted:", {k: m[k] for k in ("on_time_ratio", "packets_sent", "packets_lost")}, m["links"])
+    assert m["packets_sent"] > 1000
+    assert m["links"]["lte-a"]["share"] > 0.6
+
+
+def test_throttle_fires_rate_control_and_logs_adjusting_bitrate(real):
+    """lte-a throttled to 0.3 Mbps at 8 s: a congestion-control cut follows and the encoder logs it."""
+    out = real["throttle"]
+    from bondlab.results import load_run
+
+    cuts = [m for m in load_run(out.directory).messages() if m["reason"] == "congestion" and m["t"] >= 8.0]
+    assert cuts and cuts[0]["t"] <= 12.0, cuts
+    log = (out.directory / "run.log").read_text()
+    later = [ln for ln in log.splitlines() if "Adjusting bitrate" in ln and float(ln.rsplit("t=", 1)[1][:-2]) >= 8.0]
+    assert later, log[-2000:]
+
+
+def test_unimpaired_four_links_deliver_and_stay_under_one_core(real):
+    """4 x 5 Mbps, no impairment, 20 s: >= 99.9 % of packets delivered; the sender uses < 1 core."""
+    m = real["four"].metrics
+    delivered = (m["packets_sent"] - m["packets_lost"]) / m["packets_sent"]
+    print(f"\nfour links: {m['packets_sent']} packets, delivered {delivered:.5f}, sender CPU "
+          f"{m['real']['cpu_cores']} cores ({m['real']['cpu_s']} s CPU over {m['real']['wall_s']} s)")
+    assert delivered >= 0.999
+    assert m["real"]["cpu_cores"] < 1.0
+
+
+def test_every_real_run_is_traceable(real):
+    """Real runs write run.json first (mode, librist version) and the sim's metrics schema after."""
+    from bondlab.core.metrics import METRIC_KEYS
+    from bondlab.results import load_run
+
+    for out in real.values():
+        run = load_run(out.directory)
+        assert run.backend == "real" and run.meta["librist_version"].startswith("0.2")
+        assert set(METRIC_KEYS) <= set(run.metrics)
+        assert out.directory.name.startswith("real-")
