@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     config = json.loads(Path(args[0]).read_text())
     out = Path(args[1])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        handlers=[logging.FileHandler(out / "sender.log"), logging.StreamHandler(sys.stderr)])
+                        handlers=[logging.FileHandler(out / "sender.log")])
     librist.set_log_level(config.get("rist_log_level", "warning"))
     sender = RealSender(config)
 
