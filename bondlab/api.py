@@ -55,17 +55,28 @@ def as_scenario(scenario: Scenario | str | Path, overrides: Sequence[str] = ()) 
     return load_scenario(scenario, list(overrides))
 
 
-def simulate(scenario: Scenario | str | Path, scheduler: str = "dwrr", seed: int | None = None,
-             overrides: Sequence[str] = (), results: Path | None = DEFAULT_RESULTS,
-             progress: bool = False) -> SimRunOutput:
-    """Run one simulation and (unless results is None) store it under results/<scenario>/<scheduler>-<seed>/."""
+def simulate(
+    scenario: Scenario | str | Path,
+    scheduler: str = "dwrr",
+    seed: int | None = None,
+    overrides: Sequence[str] = (),
+    results: Path | None = DEFAULT_RESULTS,
+    progress: bool = False,
+) -> SimRunOutput:
+    """Run one simulation; unless results is None, store it in results/<scenario>/<scheduler>-<seed>/."""
     sc = as_scenario(scenario, overrides)
     seed = sc.seed if seed is None else seed
     directory = run_dir(results, sc, scheduler, seed) if results is not None else Path()
     if results is not None:
         write_run_json(directory, sc, scheduler, seed, "sim")
-    bar = tqdm(total=round(sc.duration_s, 1), unit="sim-s", desc=f"{sc.name} {scheduler}", leave=False,
-               disable=not progress, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} sim-s")
+    bar = tqdm(
+        total=round(sc.duration_s, 1),
+        unit="sim-s",
+        desc=f"{sc.name} {scheduler}",
+        leave=False,
+        disable=not progress,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} sim-s",
+    )
 
     def tick(t: float) -> None:
         bar.update(round(t, 1) - bar.n)
@@ -82,8 +93,14 @@ def simulate(scenario: Scenario | str | Path, scheduler: str = "dwrr", seed: int
     return SimRunOutput(directory, result)
 
 
-def sweep(scenario: Scenario | str | Path, grid: dict[str, Iterable[Any]], schedulers: Sequence[str] = ("dwrr",),
-          seeds: Sequence[int] = (1,), results: Path | None = None, progress: bool = True) -> pd.DataFrame:
+def sweep(
+    scenario: Scenario | str | Path,
+    grid: dict[str, Iterable[Any]],
+    schedulers: Sequence[str] = ("dwrr",),
+    seeds: Sequence[int] = (1,),
+    results: Path | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Run every combination of `grid` (dotted scenario keys -> values) x schedulers x seeds.
 
     Returns one row per run: the grid values, scheduler, seed and the scalar metrics, ready to plot.
@@ -100,8 +117,14 @@ def sweep(scenario: Scenario | str | Path, grid: dict[str, Iterable[Any]], sched
                 for seed in seeds:
                     out = simulate(sc, scheduler, seed, results=results)
                     scalars = {k: v for k, v in out.metrics.items() if not isinstance(v, dict)}
-                    rows.append({**dict(zip(keys, values, strict=True)), "scheduler": scheduler, "seed": seed,
-                                 **scalars})
+                    rows.append(
+                        {
+                            **dict(zip(keys, values, strict=True)),
+                            "scheduler": scheduler,
+                            "seed": seed,
+                            **scalars,
+                        }
+                    )
                     bar.update(1)
     return pd.DataFrame(rows)
 
@@ -111,8 +134,11 @@ def _with_values(scenario: Scenario, values: dict[str, Any]) -> Scenario:
 
     data = scenario.model_dump(mode="json")
     base_dir = Path(data.pop("base_dir"))
-    data = apply_overrides(data, [f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in values.items()],
-                           source=f"{scenario.name} (sweep)")
+    data = apply_overrides(
+        data,
+        [f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in values.items()],
+        source=f"{scenario.name} (sweep)",
+    )
     return parse_scenario(data, f"{scenario.name} (sweep)", base_dir, scenario.name)
 
 

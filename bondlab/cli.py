@@ -31,8 +31,10 @@ def _schedulers(text: str, backend: str = "sim") -> list[str]:
     allowed = scheduler_names(backend)
     for name in names:
         if name not in allowed:
-            raise UsageError(f"--schedulers: unknown scheduler {name!r} for the {backend} backend "
-                             f"(choose from {', '.join(allowed)})")
+            raise UsageError(
+                f"--schedulers: unknown scheduler {name!r} for the {backend} backend "
+                f"(choose from {', '.join(allowed)})"
+            )
     if not names:
         raise UsageError("--schedulers: give at least one scheduler")
     return names
@@ -42,15 +44,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bondlab.api import simulate
 
     _schedulers(args.scheduler)
-    out = simulate(args.scenario, args.scheduler, args.seed, args.set, Path(args.results),
-                   progress=not args.json and not args.quiet)
+    out = simulate(
+        args.scenario,
+        args.scheduler,
+        args.seed,
+        args.set,
+        Path(args.results),
+        progress=not args.json and not args.quiet,
+    )
     if args.json:
         print(json.dumps(out.metrics, indent=2))
     else:
         m = out.metrics
-        print(f"{out.directory}: on-time {m['on_time_ratio']:.3f}, decodable {m['decodable_ratio']:.3f}, "
-              f"goodput {m['goodput_bps'] / 1e6:.2f} Mbps, p95 delay {m['p95_delay_ms']} ms, "
-              f"{m['congestion_messages']} congestion-control messages")
+        print(
+            f"{out.directory}: on-time {m['on_time_ratio']:.3f}, decodable {m['decodable_ratio']:.3f}, "
+            f"goodput {m['goodput_bps'] / 1e6:.2f} Mbps, p95 delay {m['p95_delay_ms']} ms, "
+            f"{m['congestion_messages']} congestion-control messages"
+        )
     return 0
 
 
@@ -72,9 +82,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 out = simulate(sc, scheduler, seed, results=Path(args.results), progress=not args.quiet)
                 m = out.metrics
                 if not args.quiet:
-                    print(f"[{done}/{total}] {sc.name} {scheduler} seed={seed or sc.seed}: "
-                          f"on-time {m['on_time_ratio']:.3f}, goodput {m['goodput_bps'] / 1e6:.2f} Mbps",
-                          file=sys.stderr)
+                    print(
+                        f"[{done}/{total}] {sc.name} {scheduler} seed={seed or sc.seed}: "
+                        f"on-time {m['on_time_ratio']:.3f}, goodput {m['goodput_bps'] / 1e6:.2f} Mbps",
+                        file=sys.stderr,
+                    )
                 runs.append(load_run(out.directory))
     out_dir = Path(args.out) if args.out else Path(args.results) / "compare"
     files = write_report(runs, out_dir)
@@ -112,30 +124,46 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="bondlab", description="Testbed for bonded video uplinks: simulate and compare bonding schedulers "
+        prog="bondlab",
+        description="Testbed for bonded video uplinks: simulate and compare bonding schedulers "
         "(round-robin vs DWRR with rate control) on scenario files, then confirm on a real impaired network.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"bondlab {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log congestion-control and bitrate changes")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log congestion-control and bitrate changes"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     names = ", ".join(f"{n} ({i.display})" for n, i in SCHEDULERS.items() if "sim" in i.backends)
-    p = sub.add_parser("run", help="simulate one scenario with one scheduler",
-                       description="Simulate SCENARIO and write run.json, metrics.json, timeseries.parquet "
-                       "and run.log under RESULTS/<scenario>/<scheduler>-<seed>/.")
+    p = sub.add_parser(
+        "run",
+        help="simulate one scenario with one scheduler",
+        description="Simulate SCENARIO and write run.json, metrics.json, timeseries.parquet "
+        "and run.log under RESULTS/<scenario>/<scheduler>-<seed>/.",
+    )
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--scheduler", default=DEFAULT_SCHEDULER, help=f"one of: {names} [default: %(default)s]")
     p.add_argument("--seed", type=int, help="random seed [default: the scenario's seed]")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a scenario field, e.g. bonding.alpha=0.2 or links.lte-a.loss=0.05 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario field, e.g. bonding.alpha=0.2 or links.lte-a.loss=0.05 (repeatable)",
+    )
     p.add_argument("--results", default=str(DEFAULT_RESULTS), help="results directory [default: %(default)s]")
     p.add_argument("--json", action="store_true", help="print the metrics object on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("compare", help="run scenarios with several schedulers and write a table and plots",
-                       description="Simulate every SCENARIO with every scheduler, then write comparison.csv, "
-                       "comparison.md and PNG plots (bitrate vs capacity, link shares, delay CDF, frames on time).")
+    p = sub.add_parser(
+        "compare",
+        help="run scenarios with several schedulers and write a table and plots",
+        description="Simulate every SCENARIO with every scheduler, then write comparison.csv, "
+        "comparison.md and PNG plots (bitrate vs capacity, link shares, delay CDF, frames on time).",
+    )
     p.add_argument("scenarios", nargs="+", help="scenario YAML files")
     p.add_argument("--schedulers", default="rr,dwrr", help="comma-separated [default: %(default)s]")
     p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], help="comma-separated seeds")
@@ -145,14 +173,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("validate", help="check scenario files", description="Validate scenario files; "
-                       "prints one line per file and exits non-zero if any is invalid.")
+    p = sub.add_parser(
+        "validate",
+        help="check scenario files",
+        description="Validate scenario files; prints one line per file and exits non-zero if any is invalid.",
+    )
     p.add_argument("scenarios", nargs="+")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("bench", help="measure simulator speed against raw SimPy, side by side",
-                       description="Measures, in one run on this machine: sim_packets_per_s, simpy_timeouts_per_s, "
-                       "their ratio (goal >= 0.25) and the DWRR/RR decision cost ratio (goal <= 2.0).")
+    p = sub.add_parser(
+        "bench",
+        help="measure simulator speed against raw SimPy, side by side",
+        description="Measures, in one run on this machine: sim_packets_per_s, simpy_timeouts_per_s, "
+        "their ratio (goal >= 0.25) and the DWRR/RR decision cost ratio (goal <= 2.0).",
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="shorter measurement (noisier)")
     p.set_defaults(func=cmd_bench)

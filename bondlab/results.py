@@ -24,10 +24,19 @@ DEFAULT_RESULTS = Path("results")
 def git_revision() -> str:
     here = Path(__file__).resolve().parent
     try:
-        rev = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        rev = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -41,23 +50,40 @@ def run_dir(results: Path, scenario: Scenario, scheduler: str, seed: int, backen
     return Path(results) / scenario.name / run_id(scheduler, seed, backend)
 
 
-def write_run_json(directory: Path, scenario: Scenario, scheduler: str, seed: int, backend: str,
-                   extra: dict[str, Any] | None = None) -> Path:
+def write_run_json(
+    directory: Path,
+    scenario: Scenario,
+    scheduler: str,
+    seed: int,
+    backend: str,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Written before the run starts, so every result can be traced to what made it."""
     directory.mkdir(parents=True, exist_ok=True)
     meta = {
-        "scenario": scenario.resolved(), "scenario_name": scenario.name, "seed": seed,
-        "scheduler": scheduler, "backend": backend, "bondlab_version": bondlab.__version__,
-        "git_revision": git_revision(), "python": platform.python_version(),
-        "started_utc": datetime.now(UTC).isoformat(timespec="seconds"), **(extra or {}),
+        "scenario": scenario.resolved(),
+        "scenario_name": scenario.name,
+        "seed": seed,
+        "scheduler": scheduler,
+        "backend": backend,
+        "bondlab_version": bondlab.__version__,
+        "git_revision": git_revision(),
+        "python": platform.python_version(),
+        "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        **(extra or {}),
     }
     path = directory / "run.json"
     _atomic_write(path, json.dumps(meta, indent=2))
     return path
 
 
-def write_outputs(directory: Path, metrics: dict[str, Any], timeseries: pd.DataFrame,
-                  messages: list[dict[str, Any]], delays_ms: np.ndarray | None = None) -> None:
+def write_outputs(
+    directory: Path,
+    metrics: dict[str, Any],
+    timeseries: pd.DataFrame,
+    messages: list[dict[str, Any]],
+    delays_ms: np.ndarray | None = None,
+) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     timeseries.to_parquet(directory / "timeseries.parquet", index=False)
     if delays_ms is not None:
@@ -104,8 +130,11 @@ class StoredRun:
 
 def load_run(directory: Path) -> StoredRun:
     directory = Path(directory)
-    return StoredRun(directory, json.loads((directory / "run.json").read_text()),
-                     json.loads((directory / "metrics.json").read_text()))
+    return StoredRun(
+        directory,
+        json.loads((directory / "run.json").read_text()),
+        json.loads((directory / "metrics.json").read_text()),
+    )
 
 
 def find_runs(results: Path = DEFAULT_RESULTS) -> list[StoredRun]:

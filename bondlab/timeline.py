@@ -12,8 +12,17 @@ from typing import Any
 
 from bondlab.scenario import LinkSpec, Scenario
 
-LINK_FIELDS = ("capacity_bps", "trace", "trace_offset_s", "delay_ms", "jitter_ms", "loss", "gilbert",
-               "queue_bytes", "up")
+LINK_FIELDS = (
+    "capacity_bps",
+    "trace",
+    "trace_offset_s",
+    "delay_ms",
+    "jitter_ms",
+    "loss",
+    "gilbert",
+    "queue_bytes",
+    "up",
+)
 
 
 @dataclass(frozen=True)
@@ -59,8 +68,13 @@ def expand_events(scenario: Scenario) -> list[LinkChange]:
         if for_s is not None and t + for_s < scenario.duration_s:
             revert = {k: before[k] for k in changes}
             if "capacity_bps" in changes or "trace" in changes:
-                revert.update({"capacity_bps": before["capacity_bps"], "trace": before["trace"],
-                               "trace_offset_s": before["trace_offset_s"]})
+                revert.update(
+                    {
+                        "capacity_bps": before["capacity_bps"],
+                        "trace": before["trace"],
+                        "trace_offset_s": before["trace_offset_s"],
+                    }
+                )
             heapq.heappush(heap, (t + for_s, order, name, revert, None))
             order += 1
         states[name] = _apply(before, changes)

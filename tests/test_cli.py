@@ -15,8 +15,21 @@ from conftest import ROOT, SCENARIOS
 
 def test_run_writes_run_json_metrics_and_timeseries(tmp_path, capsys):
     """`bondlab run --json` stores run.json, metrics.json, timeseries.parquet and prints the same metrics."""
-    rc = main(["run", str(SCENARIOS / "seed-asymmetric.yaml"), "--scheduler", "dwrr", "--seed", "3",
-               "--set", "duration_s=8", "--results", str(tmp_path), "--json"])
+    rc = main(
+        [
+            "run",
+            str(SCENARIOS / "seed-asymmetric.yaml"),
+            "--scheduler",
+            "dwrr",
+            "--seed",
+            "3",
+            "--set",
+            "duration_s=8",
+            "--results",
+            str(tmp_path),
+            "--json",
+        ]
+    )
     assert rc == 0
     printed = json.loads(capsys.readouterr().out)
     run = tmp_path / "seed-asymmetric" / "dwrr-3"
@@ -27,8 +40,17 @@ def test_run_writes_run_json_metrics_and_timeseries(tmp_path, capsys):
     assert meta["seed"] == 3 and meta["scheduler"] == "dwrr" and meta["scenario"]["duration_s"] == 8
     assert meta["git_revision"] and meta["bondlab_version"]
     ts = pd.read_parquet(run / "timeseries.parquet")
-    cols = {"t", "link", "capacity_bps", "est_capacity_bps", "health", "weight", "credits_bytes",
-            "queue_bytes", "bitrate_bps"}
+    cols = {
+        "t",
+        "link",
+        "capacity_bps",
+        "est_capacity_bps",
+        "health",
+        "weight",
+        "credits_bytes",
+        "queue_bytes",
+        "bitrate_bps",
+    }
     assert cols <= set(ts.columns)
     assert set(ts.link) == {"lte-a", "lte-b"} and ts.t.max() == pytest.approx(8.0)
 
@@ -42,9 +64,22 @@ def test_run_log_records_bitrate_adjustments(tmp_path):
 
 def test_unknown_scheduler_is_one_line_error(tmp_path):
     """An unknown scheduler exits 2 with one line naming the option."""
-    proc = subprocess.run([sys.executable, "-m", "bondlab", "run", str(SCENARIOS / "seed-asymmetric.yaml"),
-                           "--scheduler", "fifo", "--results", str(tmp_path)], capture_output=True, text=True,
-                          cwd=ROOT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bondlab",
+            "run",
+            str(SCENARIOS / "seed-asymmetric.yaml"),
+            "--scheduler",
+            "fifo",
+            "--results",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown scheduler 'fifo'" in lines[0]
@@ -53,7 +88,9 @@ def test_unknown_scheduler_is_one_line_error(tmp_path):
 
 def test_help_explains_commands():
     """--help lists every command with a description."""
-    proc = subprocess.run([sys.executable, "-m", "bondlab", "--help"], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bondlab", "--help"], capture_output=True, text=True, cwd=ROOT
+    )
     assert proc.returncode == 0
     for cmd in ("run", "compare", "validate", "bench"):
         assert cmd in proc.stdout

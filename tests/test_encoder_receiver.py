@@ -9,8 +9,16 @@ from bondlab.core.receiver import BondedReceiver
 
 
 def encoder(**kw):
-    args = dict(fps=30, gop_frames=60, iframe_ratio=4.0, start_bitrate_bps=6_000_000, min_bitrate_bps=500_000,
-                max_bitrate_bps=12_000_000, packet_bytes=1316, reaction_delay_s=0.3)
+    args = dict(
+        fps=30,
+        gop_frames=60,
+        iframe_ratio=4.0,
+        start_bitrate_bps=6_000_000,
+        min_bitrate_bps=500_000,
+        max_bitrate_bps=12_000_000,
+        packet_bytes=1316,
+        reaction_delay_s=0.3,
+    )
     args.update(kw)
     return EncoderModel(**args)
 

@@ -4,8 +4,14 @@ from bondlab.core.rate_control import RateController
 
 
 def make(**kw):
-    args = dict(start_bitrate=6_000_000, min_bitrate=500_000, max_bitrate=12_000_000, headroom=1.1,
-                raise_hold_s=1.0, raise_step=0.15)
+    args = dict(
+        start_bitrate=6_000_000,
+        min_bitrate=500_000,
+        max_bitrate=12_000_000,
+        headroom=1.1,
+        raise_hold_s=1.0,
+        raise_step=0.15,
+    )
     args.update(kw)
     return RateController(**args)
 

@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SCENARIOS
 
 from bondlab.cli import main
 from bondlab.scenario import ScenarioError, _strip_union_tags, load_scenario
 from bondlab.timeline import expand_events, link_timeline
+
+from conftest import ROOT, SCENARIOS
 
 MALFORMED = Path(__file__).resolve().parent / "malformed"
 BUNDLED = sorted(SCENARIOS.glob("*.yaml"))

@@ -38,8 +38,10 @@ def test_tail_drop_at_queue_bytes():
 
 def test_capacity_drop_mid_queue_slows_queued_packets():
     """A capacity change applies to packets already queued (the timeline is known in advance)."""
-    sc = scenario([{"name": "a", "capacity_bps": 8_000_000, "delay_ms": 0}],
-                  [{"at_s": 0.001, "link": "a", "capacity_bps": 800_000}])
+    sc = scenario(
+        [{"name": "a", "capacity_bps": 8_000_000, "delay_ms": 0}],
+        [{"at_s": 0.001, "link": "a", "capacity_bps": 800_000}],
+    )
     link = SimLink(sc, 0, 1)
     first, second = link.send(0.0, 1000), link.send(0.0, 1000)
     assert first == pytest.approx(0.001)
@@ -48,8 +50,10 @@ def test_capacity_drop_mid_queue_slows_queued_packets():
 
 def test_outage_loses_new_packets_and_holds_queued_ones():
     """While down, packets handed to the link are lost; queued ones leave after it returns."""
-    sc = scenario([{"name": "a", "capacity_bps": 1_000_000, "delay_ms": 0}],
-                  [{"at_s": 0.005, "link": "a", "up": False, "for_s": 1.0}])
+    sc = scenario(
+        [{"name": "a", "capacity_bps": 1_000_000, "delay_ms": 0}],
+        [{"at_s": 0.005, "link": "a", "up": False, "for_s": 1.0}],
+    )
     link = SimLink(sc, 0, 1)
     queued = link.send(0.0, 2500)  # needs 20 ms, outage starts after 5 ms
     assert queued == pytest.approx(1.02)
@@ -73,8 +77,10 @@ def test_trace_link_follows_mahimahi_opportunities():
 
 def test_trace_link_mean_rate_over_a_minute():
     """Saturating a trace link for 60 s delivers about the trace's mean rate."""
-    sc = scenario([{"name": "a", "trace": "traces/ATT-LTE-driving.up", "delay_ms": 0, "queue_bytes": 10**8}],
-                  duration=120)
+    sc = scenario(
+        [{"name": "a", "trace": "traces/ATT-LTE-driving.up", "delay_ms": 0, "queue_bytes": 10**8}],
+        duration=120,
+    )
     link = SimLink(sc, 0, 1)
     from bondlab.traces import load_trace
 

@@ -4,10 +4,11 @@ import re
 
 import numpy as np
 import pytest
-from conftest import SCENARIOS
 
 from bondlab.sim.service import Segment, ServiceCurve
 from bondlab.traces import MTU_BYTES, load_trace, opportunity_index_at, opportunity_time_ms
+
+from conftest import SCENARIOS
 
 MBPS = 1e6
 

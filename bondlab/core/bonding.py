@@ -32,8 +32,15 @@ class LinkView:
 
 
 class BondingController:
-    def __init__(self, n_links: int, scheduler: str, params: EstimatorParams, quantum_bytes: int,
-                 max_credit_quanta: float, rate: RateController | None) -> None:
+    def __init__(
+        self,
+        n_links: int,
+        scheduler: str,
+        params: EstimatorParams,
+        quantum_bytes: int,
+        max_credit_quanta: float,
+        rate: RateController | None,
+    ) -> None:
         self.n_links = n_links
         self.scheduler_name = scheduler
         self.scheduler = make_scheduler(scheduler, n_links, quantum_bytes, max_credit_quanta)
@@ -49,10 +56,21 @@ class BondingController:
     def from_scenario(cls, scenario: Any, scheduler: str) -> BondingController:
         """Build from a bondlab Scenario (duck-typed so core stays free of the YAML layer)."""
         b, e = scenario.bonding, scenario.encoder
-        params = EstimatorParams(alpha=b.alpha, rtt_limit_ms=b.rtt_limit_ms, loss_limit=b.loss_limit,
-                                 probe_gain=b.probe_gain)
-        rate = (RateController(e.start_bitrate_bps, e.min_bitrate_bps, e.max_bitrate_bps, b.headroom,
-                               b.raise_hold_s, b.raise_step) if b.rate_control else None)
+        params = EstimatorParams(
+            alpha=b.alpha, rtt_limit_ms=b.rtt_limit_ms, loss_limit=b.loss_limit, probe_gain=b.probe_gain
+        )
+        rate = (
+            RateController(
+                e.start_bitrate_bps,
+                e.min_bitrate_bps,
+                e.max_bitrate_bps,
+                b.headroom,
+                b.raise_hold_s,
+                b.raise_step,
+            )
+            if b.rate_control
+            else None
+        )
         return cls(len(scenario.links), scheduler, params, b.quantum_bytes, b.max_credit_quanta, rate)
 
     def weights(self) -> list[float]:
@@ -74,8 +92,13 @@ class BondingController:
         msg = self.rate.update(t, self.total_capacity_bps)
         if msg is not None:
             self.messages.append(msg)
-            log.info("congestion-control at t=%.2fs: recommended-bitrate=%d (capacity %.0f bps, %s)",
-                     t, msg.recommended_bitrate, msg.total_capacity_bps, msg.reason)
+            log.info(
+                "congestion-control at t=%.2fs: recommended-bitrate=%d (capacity %.0f bps, %s)",
+                t,
+                msg.recommended_bitrate,
+                msg.total_capacity_bps,
+                msg.reason,
+            )
         return msg
 
     def hold(self, size: int, item: T, deadline: float) -> None:
@@ -112,5 +135,9 @@ class BondingController:
 
     def view(self) -> list[LinkView]:
         credits = self.scheduler.credits()
-        return [LinkView(est.capacity_bps, est.health, est.weight, credits[i], est.rtt.get(), est.loss.get(),
-                         est.up) for i, est in enumerate(self.estimators)]
+        return [
+            LinkView(
+                est.capacity_bps, est.health, est.weight, credits[i], est.rtt.get(), est.loss.get(), est.up
+            )
+            for i, est in enumerate(self.estimators)
+        ]

@@ -28,9 +28,17 @@ class EncoderModel:
     requested, as a real encoder finishes its current rate-control window first.
     """
 
-    def __init__(self, fps: float, gop_frames: int, iframe_ratio: float, start_bitrate_bps: int,
-                 min_bitrate_bps: int, max_bitrate_bps: int, packet_bytes: int,
-                 reaction_delay_s: float = 0.3) -> None:
+    def __init__(
+        self,
+        fps: float,
+        gop_frames: int,
+        iframe_ratio: float,
+        start_bitrate_bps: int,
+        min_bitrate_bps: int,
+        max_bitrate_bps: int,
+        packet_bytes: int,
+        reaction_delay_s: float = 0.3,
+    ) -> None:
         self.fps = fps
         self.gop_frames = gop_frames
         self.iframe_ratio = iframe_ratio
@@ -46,8 +54,16 @@ class EncoderModel:
     def from_scenario(cls, scenario: Any) -> EncoderModel:
         """From a bondlab Scenario's `encoder` section (duck-typed: core does not import the YAML layer)."""
         e = scenario.encoder
-        return cls(e.fps, e.gop_frames, e.iframe_ratio, e.start_bitrate_bps, e.min_bitrate_bps,
-                   e.max_bitrate_bps, e.packet_bytes, e.reaction_delay_ms / 1000.0)
+        return cls(
+            e.fps,
+            e.gop_frames,
+            e.iframe_ratio,
+            e.start_bitrate_bps,
+            e.min_bitrate_bps,
+            e.max_bitrate_bps,
+            e.packet_bytes,
+            e.reaction_delay_ms / 1000.0,
+        )
 
     def request_bitrate(self, t: float, bitrate_bps: int) -> None:
         """A congestion-control message arrived: schedule the new set-point."""

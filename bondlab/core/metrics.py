@@ -9,16 +9,40 @@ import numpy as np
 
 from bondlab.core.receiver import PlayoutReport
 
-METRIC_KEYS = ("on_time_ratio", "decodable_ratio", "frames_total", "frames_on_time", "frames_decodable",
-               "goodput_bps", "mean_bitrate_bps", "p50_delay_ms", "p95_delay_ms", "p99_delay_ms",
-               "retransmissions", "congestion_messages", "bitrate_changes", "packets_sent",
-               "packets_dropped_at_sender", "packets_lost", "links")
+METRIC_KEYS = (
+    "on_time_ratio",
+    "decodable_ratio",
+    "frames_total",
+    "frames_on_time",
+    "frames_decodable",
+    "goodput_bps",
+    "mean_bitrate_bps",
+    "p50_delay_ms",
+    "p95_delay_ms",
+    "p99_delay_ms",
+    "retransmissions",
+    "congestion_messages",
+    "bitrate_changes",
+    "packets_sent",
+    "packets_dropped_at_sender",
+    "packets_lost",
+    "links",
+)
 
 
-def build_metrics(report: PlayoutReport, duration_s: float, mean_bitrate_bps: float, retransmissions: int,
-                  congestion_messages: int, bitrate_changes: int, packets_sent: int, packets_dropped: int,
-                  link_names: Sequence[str], link_bytes: Sequence[int],
-                  link_capacity_share: Sequence[float] | None = None) -> dict[str, Any]:
+def build_metrics(
+    report: PlayoutReport,
+    duration_s: float,
+    mean_bitrate_bps: float,
+    retransmissions: int,
+    congestion_messages: int,
+    bitrate_changes: int,
+    packets_sent: int,
+    packets_dropped: int,
+    link_names: Sequence[str],
+    link_bytes: Sequence[int],
+    link_capacity_share: Sequence[float] | None = None,
+) -> dict[str, Any]:
     """Assemble the metrics object written to metrics.json (keys in METRIC_KEYS)."""
     delays = report.delays_ms
     pct = (lambda q: round(float(np.percentile(delays, q)), 3)) if len(delays) else (lambda q: None)

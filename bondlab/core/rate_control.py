@@ -25,8 +25,16 @@ class CongestionControl:
 
 
 class RateController:
-    def __init__(self, start_bitrate: int, min_bitrate: int, max_bitrate: int, headroom: float = 1.1,
-                 raise_hold_s: float = 1.0, raise_step: float = 0.15, raise_margin: float = 0.05) -> None:
+    def __init__(
+        self,
+        start_bitrate: int,
+        min_bitrate: int,
+        max_bitrate: int,
+        headroom: float = 1.1,
+        raise_hold_s: float = 1.0,
+        raise_step: float = 0.15,
+        raise_margin: float = 0.05,
+    ) -> None:
         self.bitrate = start_bitrate
         self.min_bitrate = min_bitrate
         self.max_bitrate = max_bitrate
@@ -50,7 +58,10 @@ class RateController:
                 self._last_cut = t
                 return CongestionControl(t, target, total_capacity_bps, "congestion")
             return None
-        if total_capacity_bps < self.bitrate * self.headroom * (1 + self.raise_margin) or self.bitrate >= self.max_bitrate:
+        if (
+            total_capacity_bps < self.bitrate * self.headroom * (1 + self.raise_margin)
+            or self.bitrate >= self.max_bitrate
+        ):
             self._high_since = None
             return None
         if self._high_since is None:

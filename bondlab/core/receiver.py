@@ -55,8 +55,9 @@ class BondedReceiver:
         self._reorder: list[tuple[int, float, int]] = []  # heap of (seq, deadline, frame_id)
         self._next_release = 0
 
-    def register_frame(self, frame_id: int, capture_t: float, is_iframe: bool, n_packets: int,
-                       size_bytes: int) -> None:
+    def register_frame(
+        self, frame_id: int, capture_t: float, is_iframe: bool, n_packets: int, size_bytes: int
+    ) -> None:
         """The sender announces a frame (in real runs the bonding header carries this)."""
         self.frames[frame_id] = FrameRecord(capture_t, is_iframe, n_packets, size_bytes)
 
@@ -119,5 +120,12 @@ class BondedReceiver:
             on_time += ok
             decodable += chain_ok
             bytes_on_time += rec.size_bytes if ok else 0
-        return PlayoutReport(len(self.frames), on_time, decodable, bytes_on_time,
-                             np.asarray(self._delays, dtype=float), self._late, self._dupes)
+        return PlayoutReport(
+            len(self.frames),
+            on_time,
+            decodable,
+            bytes_on_time,
+            np.asarray(self._delays, dtype=float),
+            self._late,
+            self._dupes,
+        )

@@ -55,8 +55,10 @@ def choose_mode(force_vm: bool = False) -> str:
         return "direct"
     ok, why = vm.vm_prerequisites()
     if not ok:
-        raise RealSetupError(f"this kernel has no sch_netem and no VM can stand in: {why}; "
-                             "run `bondlab real doctor` for the fix")
+        raise RealSetupError(
+            f"this kernel has no sch_netem and no VM can stand in: {why}; "
+            "run `bondlab real doctor` for the fix"
+        )
     return "vm"
 
 
@@ -65,8 +67,10 @@ def check_scenario(scenario: Scenario, scheduler: str) -> list[str]:
     from bondlab.real import shaping
 
     if scheduler not in scheduler_names("real"):
-        raise RealSetupError(f"--scheduler: unknown scheduler {scheduler!r} for real runs "
-                             f"(choose from {', '.join(scheduler_names('real'))})")
+        raise RealSetupError(
+            f"--scheduler: unknown scheduler {scheduler!r} for real runs "
+            f"(choose from {', '.join(scheduler_names('real'))})"
+        )
     notes = shaping.check_expressible(scenario)
     errors = [n for n in notes if any(e in n for e in EXPRESS_ERRORS)]
     if errors:
@@ -74,15 +78,19 @@ def check_scenario(scenario: Scenario, scheduler: str) -> list[str]:
     return notes
 
 
-def real_runs(jobs: Sequence[tuple[Scenario, str, int | None]], results: Path = DEFAULT_RESULTS,
-              force_vm: bool = False, quiet: bool = False) -> list[RealRunOutput]:
+def real_runs(
+    jobs: Sequence[tuple[Scenario, str, int | None]],
+    results: Path = DEFAULT_RESULTS,
+    force_vm: bool = False,
+    quiet: bool = False,
+) -> list[RealRunOutput]:
     """Run (scenario, scheduler, seed) jobs for real, in one VM boot where a VM is needed."""
     from bondlab.real.librist import librist_version
     from bondlab.real.runner import assemble, inner_run
 
     mode = choose_mode(force_vm)
     raws: list[tuple[Scenario, str, int, Path, Path]] = []
-    for scenario, scheduler, seed in jobs:
+    for scenario, scheduler, _seed in jobs:
         notes = check_scenario(scenario, scheduler)
         if notes and not quiet:
             for note in notes:
@@ -93,8 +101,9 @@ def real_runs(jobs: Sequence[tuple[Scenario, str, int | None]], results: Path = 
         raw = directory / "raw"
         if raw.exists():
             shutil.rmtree(raw)
-        write_run_json(directory, scenario, scheduler, seed, "real",
-                       {"mode": mode, "librist_version": librist_version()})
+        write_run_json(
+            directory, scenario, scheduler, seed, "real", {"mode": mode, "librist_version": librist_version()}
+        )
         raw.mkdir(parents=True)
         (raw / "inner.json").write_text(json.dumps({"scenario": scenario.resolved(), "scheduler": scheduler}))
         raws.append((scenario, scheduler, seed, directory, raw))
@@ -121,8 +130,9 @@ def _run_in_vm(raw_dirs: list[Path], total_duration_s: float, quiet: bool) -> No
     # The guest is ~10x slower; runs are real time, so budget boot + per-run setup + duration.
     timeout = VM_BOOT_BUDGET_S + total_duration_s + 90.0 * len(raw_dirs)
     try:
-        result = vm.run_in_vm(argv, rwdirs=raw_dirs, timeout_s=timeout, forward_output=not quiet,
-                              cwd=Path.cwd())
+        result = vm.run_in_vm(
+            argv, rwdirs=raw_dirs, timeout_s=timeout, forward_output=not quiet, cwd=Path.cwd()
+        )
     except vm.VMTimeout:
         raise RealSetupError(f"the VM run did not finish within {timeout:.0f} s and was stopped") from None
     if result.returncode != 0:
@@ -131,6 +141,12 @@ def _run_in_vm(raw_dirs: list[Path], total_duration_s: float, quiet: bool) -> No
         raise RealSetupError(f"real run inside the VM failed: {last}")
 
 
-def real_run(scenario: Scenario, scheduler: str, seed: int | None = None, results: Path = DEFAULT_RESULTS,
-             force_vm: bool = False, quiet: bool = False) -> RealRunOutput:
+def real_run(
+    scenario: Scenario,
+    scheduler: str,
+    seed: int | None = None,
+    results: Path = DEFAULT_RESULTS,
+    force_vm: bool = False,
+    quiet: bool = False,
+) -> RealRunOutput:
     return real_runs([(scenario, scheduler, seed)], results, force_vm, quiet)[0]

@@ -16,8 +16,9 @@ def cmd_real_run(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario, args.set)
     try:
-        out = real_run(scenario, args.scheduler, args.seed, Path(args.results), force_vm=args.vm,
-                       quiet=args.json)
+        out = real_run(
+            scenario, args.scheduler, args.seed, Path(args.results), force_vm=args.vm, quiet=args.json
+        )
     except RealSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
@@ -25,8 +26,11 @@ def cmd_real_run(args: argparse.Namespace) -> int:
         print(json.dumps(out.metrics, indent=2))
     else:
         m = out.metrics
-        print(f"{out.directory}: on-time {m['on_time_ratio']:.3f}, goodput {m['goodput_bps'] / 1e6:.2f} Mbps, "
-              f"{m['congestion_messages']} congestion-control messages, sender CPU {m['real']['cpu_cores']} cores")
+        print(
+            f"{out.directory}: on-time {m['on_time_ratio']:.3f}, goodput {m['goodput_bps'] / 1e6:.2f} Mbps, "
+            f"{m['congestion_messages']} congestion-control messages, "
+            f"sender CPU {m['real']['cpu_cores']} cores"
+        )
     return 0
 
 
@@ -41,21 +45,45 @@ def doctor_report() -> list[tuple[str, bool, str]]:
     root = os.geteuid() == 0
     rows.append(("root", root, "yes" if root else "run as root (namespaces and tc need CAP_NET_ADMIN)"))
     ok, detail = binding_available()
-    rows.append(("librist binding", ok, f"librist {detail}" if ok else
-                 "apt-get install librist-dev rist-tools && .venv/bin/pip install -e . (rebuilds the binding)"))
+    rows.append(
+        (
+            "librist binding",
+            ok,
+            f"librist {detail}"
+            if ok
+            else "apt-get install librist-dev rist-tools && .venv/bin/pip install -e . (rebuilds it)",
+        )
+    )
     for tool in ("/usr/sbin/ip", "/usr/sbin/tc"):
         have = Path(tool).exists()
         rows.append((tool, have, "present" if have else "apt-get install iproute2"))
     netem = netns.netem_available() if root else False
-    rows.append(("netem on this kernel", netem, "real runs go direct" if netem else
-                 "missing (sch_netem): real runs will use a VM"))
+    rows.append(
+        (
+            "netem on this kernel",
+            netem,
+            "real runs go direct" if netem else "missing (sch_netem): real runs will use a VM",
+        )
+    )
     vm_ok, vm_detail = vm.vm_prerequisites()
-    rows.append(("VM fallback", vm_ok, vm_detail if vm_ok else
-                 f"{vm_detail}; apt-get install -y --no-install-recommends qemu-system-x86 linux-image-amd64 "
-                 "busybox-static && .venv/bin/pip install virtme-ng"))
+    rows.append(
+        (
+            "VM fallback",
+            vm_ok,
+            vm_detail
+            if vm_ok
+            else f"{vm_detail}; apt-get install -y --no-install-recommends qemu-system-x86 linux-image-amd64 "
+            "busybox-static && .venv/bin/pip install virtme-ng",
+        )
+    )
     stale = netns.leftovers()
-    rows.append(("leftover namespaces", not stale, "none" if not stale else
-                 f"{', '.join(stale)}: python -m bondlab.real.netns cleanup"))
+    rows.append(
+        (
+            "leftover namespaces",
+            not stale,
+            "none" if not stale else f"{', '.join(stale)}: python -m bondlab.real.netns cleanup",
+        )
+    )
     return rows
 
 
@@ -98,29 +126,47 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def add_real_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    real = sub.add_parser("real", help="run scenarios over real librist and netem-shaped namespaces",
-                          description="The real backend: librist (cffi) over network namespaces whose veth "
-                          "links are shaped by tc netem/htb from the scenario; events replay live. Needs root; "
-                          "where this kernel lacks sch_netem the run happens inside a small VM by itself.")
+    real = sub.add_parser(
+        "real",
+        help="run scenarios over real librist and netem-shaped namespaces",
+        description="The real backend: librist (cffi) over network namespaces whose veth "
+        "links are shaped by tc netem/htb from the scenario; events replay live. Needs root; "
+        "where this kernel lacks sch_netem the run happens inside a small VM by itself.",
+    )
     rsub = real.add_subparsers(dest="real_command", required=True, metavar="COMMAND")
-    p = rsub.add_parser("run", help="replay one scenario for real", description="Replay SCENARIO in real time "
-                        "and write the sim's metrics schema under RESULTS/<scenario>/real-<scheduler>-<seed>/.")
+    p = rsub.add_parser(
+        "run",
+        help="replay one scenario for real",
+        description="Replay SCENARIO in real time "
+        "and write the sim's metrics schema under RESULTS/<scenario>/real-<scheduler>-<seed>/.",
+    )
     p.add_argument("scenario")
-    p.add_argument("--scheduler", default="dwrr", help="rr, dwrr or rist-weighted (librist's own weighted "
-                   "multi-peer mode, weights from core's estimator) [default: %(default)s]")
+    p.add_argument(
+        "--scheduler",
+        default="dwrr",
+        help="rr, dwrr or rist-weighted (librist's own weighted "
+        "multi-peer mode, weights from core's estimator) [default: %(default)s]",
+    )
     p.add_argument("--seed", type=int, help="recorded with the run (the kernel's randomness is not seeded)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a scenario field")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a scenario field"
+    )
     p.add_argument("--results", default=str(DEFAULT_RESULTS))
     p.add_argument("--vm", action="store_true", help="use the VM even where this kernel has netem")
     p.add_argument("--json", action="store_true", help="print the metrics object on stdout")
     p.set_defaults(func=cmd_real_run)
-    p = rsub.add_parser("doctor", help="say what this machine has for real runs and how to fix what is missing")
+    p = rsub.add_parser(
+        "doctor", help="say what this machine has for real runs and how to fix what is missing"
+    )
     p.set_defaults(func=cmd_doctor)
 
-    p = sub.add_parser("calibrate", help="run sim and real on the same scenarios and compare them",
-                       description="Simulate and really run each SCENARIO (same schedulers), then write a "
-                       "side-by-side table (on-time, goodput, link shares, delay percentiles, rate-control "
-                       "events) and plots to RESULTS/calibrate/.")
+    p = sub.add_parser(
+        "calibrate",
+        help="run sim and real on the same scenarios and compare them",
+        description="Simulate and really run each SCENARIO (same schedulers), then write a "
+        "side-by-side table (on-time, goodput, link shares, delay percentiles, rate-control "
+        "events) and plots to RESULTS/calibrate/.",
+    )
     p.add_argument("scenarios", nargs="+")
     p.add_argument("--schedulers", default="dwrr", help="comma-separated [default: %(default)s]")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")

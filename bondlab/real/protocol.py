@@ -10,7 +10,9 @@ import struct
 from dataclasses import dataclass
 
 MAGIC = b"BLB1"
-_HEADER = struct.Struct("!4sQIdHHBBI")  # magic, seq, frame_id, capture_t, n_packets, index, flags, link, frame bytes
+_HEADER = struct.Struct(
+    "!4sQIdHHBBI"
+)  # magic, seq, frame_id, capture_t, n_packets, index, flags, link, frame bytes
 HEADER_BYTES = _HEADER.size
 FLAG_IFRAME = 0x01
 
@@ -29,8 +31,17 @@ class BondHeader:
 
 def pack(h: BondHeader, packet_bytes: int) -> bytes:
     """Header, zero-padded to `packet_bytes` (the size the encoder model gave this packet)."""
-    head = _HEADER.pack(MAGIC, h.seq, h.frame_id, h.capture_t, h.n_packets, h.index,
-                        FLAG_IFRAME if h.is_iframe else 0, h.link, h.frame_bytes)
+    head = _HEADER.pack(
+        MAGIC,
+        h.seq,
+        h.frame_id,
+        h.capture_t,
+        h.n_packets,
+        h.index,
+        FLAG_IFRAME if h.is_iframe else 0,
+        h.link,
+        h.frame_bytes,
+    )
     return head + bytes(max(packet_bytes - HEADER_BYTES, 0))
 
 

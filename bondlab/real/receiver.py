@@ -73,7 +73,9 @@ class RealReceiver:
 
     def arrivals(self) -> np.ndarray:
         with self._lock:
-            return np.array(self.rows, dtype=[("seq", "i8"), ("frame_id", "i8"), ("arrival", "f8"), ("link", "i2")])
+            return np.array(
+                self.rows, dtype=[("seq", "i8"), ("frame_id", "i8"), ("arrival", "f8"), ("link", "i2")]
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     config = json.loads(Path(args[0]).read_text())
     out = Path(args[1])
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        handlers=[logging.FileHandler(out / "receiver.log")])
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        handlers=[logging.FileHandler(out / "receiver.log")],
+    )
     librist.set_log_level(config.get("rist_log_level", "warning"))
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -70,16 +70,22 @@ def plan_actions(scenario: Scenario, ends: dict[str, netns.LinkEnds]) -> list[Ac
         e = ends[link.name]
         state = states[link.name]
         rate = _rate_now(scenario, state, link.trace_offset_s)
-        actions.append(Action(0.0, link.name, shaping.link_argvs(link, e.sender_dev, e.receiver_dev,
-                                                                 rate_bps=rate, packet_bytes=pkt),
-                              _capacity(state, rate)))
+        actions.append(
+            Action(
+                0.0,
+                link.name,
+                shaping.link_argvs(link, e.sender_dev, e.receiver_dev, rate_bps=rate, packet_bytes=pkt),
+                _capacity(state, rate),
+            )
+        )
     for change in expand_events(scenario):
         e = ends[change.link]
         before = states[change.link]
         trace_t = _trace_time(scenario, change.link, change.t)
         rate = _rate_now(scenario, change.state, trace_t) if trace_t is not None else None
-        after, argvs = shaping.change_argvs(before, change.changes, e.sender_dev, e.receiver_dev,
-                                            rate_bps=rate, packet_bytes=pkt)
+        after, argvs = shaping.change_argvs(
+            before, change.changes, e.sender_dev, e.receiver_dev, rate_bps=rate, packet_bytes=pkt
+        )
         states[change.link] = after
         actions.append(Action(change.t, change.link, argvs, _capacity(after, rate)))
     for link in scenario.links:
@@ -91,8 +97,14 @@ def plan_actions(scenario: Scenario, ends: dict[str, netns.LinkEnds]) -> list[Ac
                 if t == 0.0 or t >= end:
                     continue  # t=0 is the initial shaping; a segment's end belongs to the next state
                 state = _state_at(scenario, link.name, t)
-                actions.append(Action(t, link.name, [shaping.rate_argv(e.sender_dev, state, rate, pkt)],
-                                      _capacity(state, rate)))
+                actions.append(
+                    Action(
+                        t,
+                        link.name,
+                        [shaping.rate_argv(e.sender_dev, state, rate, pkt)],
+                        _capacity(state, rate),
+                    )
+                )
     actions.sort(key=lambda a: a.t)
     return actions
 
@@ -139,11 +151,16 @@ def inner_run(scenario: Scenario, scheduler: str, out_dir: Path, timeout_s: floa
         ports = [BASE_PORT + 2 * i for i in range(len(names))]
         ends = [tb.links[n] for n in names]
         config = {
-            "scenario": scenario.resolved(), "scheduler": scheduler,
+            "scenario": scenario.resolved(),
+            "scheduler": scheduler,
             # cname on the listening side: librist's sender stats carry the receiver's cname, which is
             # how rist-weighted (one context, a peer per link) tells its links apart.
-            "listen_urls": [f"rist://@{e.receiver_ip}:{p}?buffer={buf}&cname={e.name}" for e, p in zip(ends, ports)],
-            "peer_urls": [f"rist://{e.receiver_ip}:{p}?buffer={buf}&cname={e.name}" for e, p in zip(ends, ports)],
+            "listen_urls": [
+                f"rist://@{e.receiver_ip}:{p}?buffer={buf}&cname={e.name}" for e, p in zip(ends, ports)
+            ],
+            "peer_urls": [
+                f"rist://{e.receiver_ip}:{p}?buffer={buf}&cname={e.name}" for e, p in zip(ends, ports)
+            ],
             "rist_log_level": os.environ.get("BONDLAB_RIST_LOG", "error"),
         }
         cfg = out_dir / "real-config.json"
@@ -154,8 +171,9 @@ def inner_run(scenario: Scenario, scheduler: str, out_dir: Path, timeout_s: floa
         cfg.write_text(json.dumps(config, indent=2))
         sender = tb.popen("sender", [_python(), "-m", "bondlab.real.sender", str(cfg), str(out_dir)])
         t0 = float(_wait_for(out_dir / "sender.ready", sender, 120, "sender"))
-        log: list[dict[str, Any]] = [{"t": 0.0, "link": a.link, "capacity_bps": a.capacity_bps}
-                                     for a in actions if a.t == 0.0]
+        log: list[dict[str, Any]] = [
+            {"t": 0.0, "link": a.link, "capacity_bps": a.capacity_bps} for a in actions if a.t == 0.0
+        ]
         deadline = t0 + scenario.duration_s + 60.0 if timeout_s is None else time.monotonic() + timeout_s
         for action in (a for a in actions if a.t > 0.0):
             while time.monotonic() < t0 + action.t:
@@ -183,8 +201,10 @@ def _wait_for(path: Path, proc: subprocess.Popen[Any], timeout: float, what: str
         if path.exists():
             return path.read_text().strip()
         if proc.poll() is not None:
-            raise RealRunError(f"{what} process exited with status {proc.returncode} before it was ready "
-                               f"(see {path.parent / (what + '.log')})")
+            raise RealRunError(
+                f"{what} process exited with status {proc.returncode} before it was ready "
+                f"(see {path.parent / (what + '.log')})"
+            )
         time.sleep(0.05)
     raise RealRunError(f"{what} process not ready after {timeout:.0f} s")
 
@@ -198,7 +218,9 @@ def _wait_exit(proc: subprocess.Popen[Any], deadline: float) -> int:
         raise RealRunError("a run process did not finish in time and was killed") from None
 
 
-def assemble(scenario: Scenario, out_dir: Path) -> tuple[dict[str, Any], pd.DataFrame, list[dict[str, Any]], np.ndarray]:
+def assemble(
+    scenario: Scenario, out_dir: Path
+) -> tuple[dict[str, Any], pd.DataFrame, list[dict[str, Any]], np.ndarray]:
     """Raw files of an inner run -> (metrics, timeseries, messages, delays), judged by core's receiver."""
     missing = [f for f in RAW_FILES if not (out_dir / f).exists()]
     if missing:
@@ -220,14 +242,22 @@ def assemble(scenario: Scenario, out_dir: Path) -> tuple[dict[str, Any], pd.Data
     names = [link.name for link in scenario.links]
     changes = pd.DataFrame(shaping_log["changes"])
     cap_share = _capacity_share(changes, names, scenario.duration_s)
-    bitrates = [r for r in json.loads((out_dir / "sender-timeseries.json").read_text()).get("bitrate_bps", [])]
+    bitrates = [
+        r for r in json.loads((out_dir / "sender-timeseries.json").read_text()).get("bitrate_bps", [])
+    ]
     metrics = build_metrics(
-        report, scenario.duration_s,
+        report,
+        scenario.duration_s,
         mean_bitrate_bps=float(np.mean(bitrates)) if bitrates else float(scenario.encoder.start_bitrate_bps),
-        retransmissions=summary["retransmissions"], congestion_messages=len(summary["messages"]),
+        retransmissions=summary["retransmissions"],
+        congestion_messages=len(summary["messages"]),
         bitrate_changes=sum(1 for a, b in zip(bitrates, bitrates[1:]) if a != b),
-        packets_sent=summary["packets_sent"], packets_dropped=summary["dropped_at_sender"],
-        link_names=names, link_bytes=summary["link_bytes"], link_capacity_share=cap_share)
+        packets_sent=summary["packets_sent"],
+        packets_dropped=summary["dropped_at_sender"],
+        link_names=names,
+        link_bytes=summary["link_bytes"],
+        link_capacity_share=cap_share,
+    )
     metrics["real"] = {k: summary[k] for k in ("cpu_s", "wall_s", "cpu_cores", "frames_behind_real_time")}
     metrics["real"]["librist_buffer_ms"] = buffer_ms(scenario)
     ts = _timeseries(out_dir, changes, scenario)
@@ -272,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     for raw in map(Path, args):
         scenario, scheduler = load_inner_config(raw / "inner.json")
-        print(f"real run: {scenario.name} {scheduler} ({scenario.duration_s:g} s)", file=sys.stderr, flush=True)
+        print(
+            f"real run: {scenario.name} {scheduler} ({scenario.duration_s:g} s)", file=sys.stderr, flush=True
+        )
         try:
             inner_run(scenario, scheduler, raw)
         except (RealRunError, netns.NetnsError) as exc:

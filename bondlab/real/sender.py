@@ -109,15 +109,18 @@ class RealSender:
         interval_ms = int(self.scenario.bonding.stats_interval_ms)
         urls = self.config["peer_urls"]
         if self.scheduler == RIST_WEIGHTED:
-            tx = librist.RistSender(stats_callback=lambda s: self._on_stats(None, s), stats_interval_ms=interval_ms)
+            tx = librist.RistSender(
+                stats_callback=lambda s: self._on_stats(None, s), stats_interval_ms=interval_ms
+            )
             self.senders.append(tx)
             for url in urls:
                 self.peers.append(tx.add_peer(url))
             tx.start()
         else:
             for i, url in enumerate(urls):
-                tx = librist.RistSender(stats_callback=lambda s, i=i: self._on_stats(i, s),
-                                        stats_interval_ms=interval_ms)
+                tx = librist.RistSender(
+                    stats_callback=lambda s, i=i: self._on_stats(i, s), stats_interval_ms=interval_ms
+                )
                 self.senders.append(tx)
                 self.peers.append(tx.add_peer(url))
                 tx.start()
@@ -133,9 +136,19 @@ class RealSender:
             for st in self._stats:
                 # librist's echoes and keepalives come every few hundred ms, not every interval:
                 # silence means nothing heard from the peer for SILENT_AFTER_INTERVALS intervals.
-                silent = st.last_heard == 0.0 or now - st.last_heard > SILENT_AFTER_INTERVALS * self.interval_s
-                out.append(PeerStats(t=t, rtt_ms=None if silent else st.rtt_ms, bandwidth_bps=st.bandwidth_bps,
-                                     sent=st.sent, retransmitted=st.retransmitted, quality=st.quality))
+                silent = (
+                    st.last_heard == 0.0 or now - st.last_heard > SILENT_AFTER_INTERVALS * self.interval_s
+                )
+                out.append(
+                    PeerStats(
+                        t=t,
+                        rtt_ms=None if silent else st.rtt_ms,
+                        bandwidth_bps=st.bandwidth_bps,
+                        sent=st.sent,
+                        retransmitted=st.retransmitted,
+                        quality=st.quality,
+                    )
+                )
                 if st.reports:
                     st.sent = st.retransmitted = st.received = st.reports = 0
         return out
@@ -152,11 +165,17 @@ class RealSender:
         for link, (header, size) in released:
             self._write(link, header, size)
         for i, (view, s) in enumerate(zip(self.controller.view(), samples, strict=True)):
-            for key, value in (("t", round(t, 3)), ("link", self.scenario.links[i].name),
-                               ("est_capacity_bps", view.est_capacity_bps), ("health", view.health),
-                               ("weight", view.weight), ("credits_bytes", view.credits_bytes),
-                               ("rtt_ms", s.rtt_ms), ("sent_bps", s.bandwidth_bps),
-                               ("bitrate_bps", self.encoder.bitrate_bps)):
+            for key, value in (
+                ("t", round(t, 3)),
+                ("link", self.scenario.links[i].name),
+                ("est_capacity_bps", view.est_capacity_bps),
+                ("health", view.health),
+                ("weight", view.weight),
+                ("credits_bytes", view.credits_bytes),
+                ("rtt_ms", s.rtt_ms),
+                ("sent_bps", s.bandwidth_bps),
+                ("bitrate_bps", self.encoder.bitrate_bps),
+            ):
                 self.rows.setdefault(key, []).append(value)
 
     def _set_rist_weights(self) -> None:
@@ -182,8 +201,16 @@ class RealSender:
         deadline = t + self.scenario.receiver.latency_ms / 1000.0
         for idx, size in enumerate(frame.packet_sizes):
             link = self.controller.pick(size)
-            header = BondHeader(seq, frame.frame_id, capture, len(frame.packet_sizes), idx, frame.is_iframe,
-                                link if link is not None else 255, frame.size_bytes)
+            header = BondHeader(
+                seq,
+                frame.frame_id,
+                capture,
+                len(frame.packet_sizes),
+                idx,
+                frame.is_iframe,
+                link if link is not None else 255,
+                frame.size_bytes,
+            )
             if link is None:
                 self.controller.hold(size, (header, size), deadline)
             else:
@@ -224,12 +251,24 @@ class RealSender:
                 mean_size = sum(f[4] for f in self.frames) / max(self.packets_sent, 1)
                 self.link_bytes = [round(st.total_sent * mean_size) for st in self._stats]
         return {
-            "packets_sent": self.packets_sent, "dropped_at_sender": self.dropped, "retransmissions": retx,
-            "link_bytes": self.link_bytes, "frames_behind_real_time": late_frames,
-            "cpu_s": round(cpu, 3), "wall_s": round(wall, 3), "cpu_cores": round(cpu / wall, 3) if wall else None,
-            "messages": [{"t": m.t, "type": m.type, "recommended_bitrate": m.recommended_bitrate,
-                          "total_capacity_bps": m.total_capacity_bps, "reason": m.reason}
-                         for m in self.controller.messages],
+            "packets_sent": self.packets_sent,
+            "dropped_at_sender": self.dropped,
+            "retransmissions": retx,
+            "link_bytes": self.link_bytes,
+            "frames_behind_real_time": late_frames,
+            "cpu_s": round(cpu, 3),
+            "wall_s": round(wall, 3),
+            "cpu_cores": round(cpu / wall, 3) if wall else None,
+            "messages": [
+                {
+                    "t": m.t,
+                    "type": m.type,
+                    "recommended_bitrate": m.recommended_bitrate,
+                    "total_capacity_bps": m.total_capacity_bps,
+                    "reason": m.reason,
+                }
+                for m in self.controller.messages
+            ],
         }
 
 
@@ -238,8 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     config = json.loads(Path(args[0]).read_text())
     out = Path(args[1])
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        handlers=[logging.FileHandler(out / "sender.log")])
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        handlers=[logging.FileHandler(out / "sender.log")],
+    )
     librist.set_log_level(config.get("rist_log_level", "warning"))
     sender = RealSender(config)
 

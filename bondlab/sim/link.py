@@ -52,7 +52,9 @@ class SimLink:
                 origin = 0.0 if state["trace"] == base_trace and t == 0.0 else t
             prev_trace = key
             trace = load_trace(scenario.trace_path(state["trace"])) if state["trace"] else None
-            segments.append(Segment(t, state["capacity_bps"], trace, origin, state["trace_offset_s"], state["up"]))
+            segments.append(
+                Segment(t, state["capacity_bps"], trace, origin, state["trace_offset_s"], state["up"])
+            )
         return segments
 
     def state(self, t: float) -> dict[str, Any]:

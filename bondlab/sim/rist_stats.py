@@ -40,7 +40,13 @@ class RistStatsCounter:
         rtt = self.rtt.update(echo_rtt_ms) if echo_rtt_ms is not None else None
         denom = self.sent + self.retransmitted
         quality = 100.0 * self.sent / denom if denom else 100.0
-        stats = PeerStats(t=t, rtt_ms=rtt, bandwidth_bps=bw, sent=self.sent,
-                          retransmitted=self.retransmitted, quality=quality)
+        stats = PeerStats(
+            t=t,
+            rtt_ms=rtt,
+            bandwidth_bps=bw,
+            sent=self.sent,
+            retransmitted=self.retransmitted,
+            quality=quality,
+        )
         self.sent = self.retransmitted = self.bytes = 0
         return stats

@@ -42,8 +42,9 @@ class _Lost:
 
 
 class SimRun:
-    def __init__(self, scenario: Scenario, scheduler: str, seed: int | None = None,
-                 progress: ProgressFn | None = None) -> None:
+    def __init__(
+        self, scenario: Scenario, scheduler: str, seed: int | None = None, progress: ProgressFn | None = None
+    ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.env = simpy.Environment()
@@ -129,8 +130,9 @@ class SimRun:
         while n * period < duration:
             frame: Frame = self.encoder.next_frame(env.now)
             self._bitrate_samples.append(self.encoder.bitrate_bps)
-            self.receiver.register_frame(frame.frame_id, frame.capture_t, frame.is_iframe,
-                                         len(frame.packet_sizes), frame.size_bytes)
+            self.receiver.register_frame(
+                frame.frame_id, frame.capture_t, frame.is_iframe, len(frame.packet_sizes), frame.size_bytes
+            )
             deadline = frame.capture_t + latency
             fid = frame.frame_id
             pick = self.controller.pick
@@ -157,7 +159,9 @@ class SimRun:
         while env.now + interval <= self.scenario.duration_s + 1e-9:
             yield env.timeout(interval)
             now = env.now
-            samples = [c.sample(now, interval, link.echo_rtt_ms(now)) for c, link in zip(self.counters, self.links)]
+            samples = [
+                c.sample(now, interval, link.echo_rtt_ms(now)) for c, link in zip(self.counters, self.links)
+            ]
             msg = self.controller.on_stats(now, samples)
             if msg is not None:
                 self.encoder.request_bitrate(now, msg.recommended_bitrate)
@@ -174,10 +178,17 @@ class SimRun:
         cols = self._cols
         for link, view, s in zip(self.links, self.controller.view(), samples, strict=True):
             for key, value in (
-                ("t", round(now, 6)), ("link", link.name), ("capacity_bps", link.capacity_bps(now)),
-                ("est_capacity_bps", view.est_capacity_bps), ("health", view.health), ("weight", view.weight),
-                ("credits_bytes", view.credits_bytes), ("queue_bytes", link.queued_bytes(now)),
-                ("rtt_ms", s.rtt_ms), ("sent_bps", s.bandwidth_bps), ("up", bool(link.state(now)["up"])),
+                ("t", round(now, 6)),
+                ("link", link.name),
+                ("capacity_bps", link.capacity_bps(now)),
+                ("est_capacity_bps", view.est_capacity_bps),
+                ("health", view.health),
+                ("weight", view.weight),
+                ("credits_bytes", view.credits_bytes),
+                ("queue_bytes", link.queued_bytes(now)),
+                ("rtt_ms", s.rtt_ms),
+                ("sent_bps", s.bandwidth_bps),
+                ("up", bool(link.state(now)["up"])),
                 ("bitrate_bps", self.encoder.bitrate_bps),
             ):
                 cols.setdefault(key, []).append(value)
@@ -196,21 +207,39 @@ class SimRun:
         ts["link"] = ts["link"].astype("category")
         changes = sum(1 for a, b in zip(self._bitrate_samples, self._bitrate_samples[1:]) if a != b)
         cap = ts.groupby("link", sort=False)["capacity_bps"].mean() if len(ts) else None
-        cap_share = [float(cap[link.name] / cap.sum()) for link in self.links] if cap is not None and cap.sum() else None
+        cap_share = (
+            [float(cap[link.name] / cap.sum()) for link in self.links]
+            if cap is not None and cap.sum()
+            else None
+        )
         metrics = build_metrics(
-            report, sc.duration_s,
+            report,
+            sc.duration_s,
             mean_bitrate_bps=sum(self._bitrate_samples) / max(len(self._bitrate_samples), 1),
-            retransmissions=self.retransmissions, congestion_messages=len(self.controller.messages),
-            bitrate_changes=changes, packets_sent=self.packets_sent, packets_dropped=self.dropped_at_sender,
-            link_names=[link.name for link in self.links], link_bytes=[c.total_bytes for c in self.counters],
-            link_capacity_share=cap_share)
-        messages = [{"t": m.t, "type": m.type, "recommended_bitrate": m.recommended_bitrate,
-                     "total_capacity_bps": m.total_capacity_bps, "reason": m.reason}
-                    for m in self.controller.messages]
+            retransmissions=self.retransmissions,
+            congestion_messages=len(self.controller.messages),
+            bitrate_changes=changes,
+            packets_sent=self.packets_sent,
+            packets_dropped=self.dropped_at_sender,
+            link_names=[link.name for link in self.links],
+            link_bytes=[c.total_bytes for c in self.counters],
+            link_capacity_share=cap_share,
+        )
+        messages = [
+            {
+                "t": m.t,
+                "type": m.type,
+                "recommended_bitrate": m.recommended_bitrate,
+                "total_capacity_bps": m.total_capacity_bps,
+                "reason": m.reason,
+            }
+            for m in self.controller.messages
+        ]
         return RunResult(metrics, ts, messages, report.delays_ms)
 
 
-def run_sim(scenario: Scenario, scheduler: str, seed: int | None = None,
-            progress: ProgressFn | None = None) -> RunResult:
+def run_sim(
+    scenario: Scenario, scheduler: str, seed: int | None = None, progress: ProgressFn | None = None
+) -> RunResult:
     """Simulate `scenario` with `scheduler`; same scenario and seed give the same metrics."""
     return SimRun(scenario, scheduler, seed, progress).run()

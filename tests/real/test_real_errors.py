@@ -28,8 +28,20 @@ def test_missing_privileges_is_one_line(tmp_path):
     results.mkdir()
     os.chmod(tmp_path, 0o777)
     os.chmod(results, 0o777)
-    cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "bondlab",
-           "real", "run", str(SCEN / "seed-quarter.yaml"), "--results", str(results)]
+    cmd = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        sys.executable,
+        "-m",
+        "bondlab",
+        "real",
+        "run",
+        str(SCEN / "seed-quarter.yaml"),
+        "--results",
+        str(results),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode != 0
     assert "root" in one_line(proc.stderr)
@@ -57,8 +69,14 @@ def test_unloadable_librist_is_one_line(tmp_path, capsys, monkeypatch):
     """If the librist binding cannot load, the error says how to fix it; no run directory appears."""
     from bondlab.real import api
 
-    monkeypatch.setattr(api, "binding_available", lambda: (False, "librist binding not built: install "
-                                                             "librist-dev and reinstall bondlab: pip install -e ."))
+    monkeypatch.setattr(
+        api,
+        "binding_available",
+        lambda: (
+            False,
+            "librist binding not built: install librist-dev and reinstall bondlab: pip install -e .",
+        ),
+    )
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     rc = main(["real", "run", str(SCEN / "seed-quarter.yaml"), "--results", str(tmp_path / "r")])
     line = one_line(capsys.readouterr().err)
@@ -70,8 +88,17 @@ def test_unknown_real_scheduler_is_one_line(tmp_path, capsys):
     """An unknown scheduler for the real backend is named in one line."""
     if os.geteuid() != 0:
         pytest.skip("the check runs after the privilege check")
-    rc = main(["real", "run", str(SCEN / "seed-quarter.yaml"), "--scheduler", "fifo",
-               "--results", str(tmp_path / "r")])
+    rc = main(
+        [
+            "real",
+            "run",
+            str(SCEN / "seed-quarter.yaml"),
+            "--scheduler",
+            "fifo",
+            "--results",
+            str(tmp_path / "r"),
+        ]
+    )
     assert rc != 0 and "fifo" in one_line(capsys.readouterr().err)
 
 

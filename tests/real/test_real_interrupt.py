@@ -36,9 +36,22 @@ def processes_mentioning(text: str) -> list[int]:
 def test_interrupted_real_run_leaves_nothing_behind(tmp_path):
     """SIGINT while librist is sending: exit 130, no qemu/namespace/process left, no metrics.json."""
     results = tmp_path / "results"
-    proc = subprocess.Popen([sys.executable, "-m", "bondlab", "real", "run", str(SCEN / "throttle.yaml"),
-                             "--results", str(results)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bondlab",
+            "real",
+            "run",
+            str(SCEN / "throttle.yaml"),
+            "--results",
+            str(results),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     run = results / "throttle" / "real-dwrr-2"
     ready = run / "raw" / "sender.ready"
     deadline = time.monotonic() + 400

@@ -51,7 +51,9 @@ def test_dwrr_share_follows_netem_rates_and_rr_does_not(real):
 def test_rist_weighted_mode_follows_core_weights(real):
     """librist's own weighted multi-peer mode, weights from core's estimator: the fast link carries most."""
     m = real["seed-rist"].metrics
-    print("\nrist-weighted:", {k: m[k] for k in ("on_time_ratio", "packets_sent", "packets_lost")}, m["links"])
+    print(
+        "\nrist-weighted:", {k: m[k] for k in ("on_time_ratio", "packets_sent", "packets_lost")}, m["links"]
+    )
     assert m["packets_sent"] > 1000
     assert m["links"]["lte-a"]["share"] > 0.6
 
@@ -64,7 +66,11 @@ def test_throttle_fires_rate_control_and_logs_adjusting_bitrate(real):
     cuts = [m for m in load_run(out.directory).messages() if m["reason"] == "congestion" and m["t"] >= 8.0]
     assert cuts and cuts[0]["t"] <= 12.0, cuts
     log = (out.directory / "run.log").read_text()
-    later = [ln for ln in log.splitlines() if "Adjusting bitrate" in ln and float(ln.rsplit("t=", 1)[1][:-2]) >= 8.0]
+    later = [
+        ln
+        for ln in log.splitlines()
+        if "Adjusting bitrate" in ln and float(ln.rsplit("t=", 1)[1][:-2]) >= 8.0
+    ]
     assert later, log[-2000:]
 
 
@@ -72,8 +78,10 @@ def test_unimpaired_four_links_deliver_and_stay_under_one_core(real):
     """4 x 5 Mbps, no impairment, 20 s: >= 99.9 % of packets delivered; the sender uses < 1 core."""
     m = real["four"].metrics
     delivered = (m["packets_sent"] - m["packets_lost"]) / m["packets_sent"]
-    print(f"\nfour links: {m['packets_sent']} packets, delivered {delivered:.5f}, sender CPU "
-          f"{m['real']['cpu_cores']} cores ({m['real']['cpu_s']} s CPU over {m['real']['wall_s']} s)")
+    print(
+        f"\nfour links: {m['packets_sent']} packets, delivered {delivered:.5f}, sender CPU "
+        f"{m['real']['cpu_cores']} cores ({m['real']['cpu_s']} s CPU over {m['real']['wall_s']} s)"
+    )
     assert delivered >= 0.999
     assert m["real"]["cpu_cores"] < 1.0
 
@@ -101,5 +109,7 @@ def test_sim_and_real_agree_on_link_shares(real, tmp_path):
         s, r = sim["links"][name]["share"], real_m["links"][name]["share"]
         print(f"\n{name}: share sim {s:.3f} real {r:.3f}")
         assert abs(s - r) <= 0.10
-    print(f"goodput sim {sim['goodput_bps'] / 1e6:.2f} Mbps, real {real_m['goodput_bps'] / 1e6:.2f} Mbps; "
-          f"on time sim {sim['on_time_ratio']:.3f}, real {real_m['on_time_ratio']:.3f}")
+    print(
+        f"goodput sim {sim['goodput_bps'] / 1e6:.2f} Mbps, real {real_m['goodput_bps'] / 1e6:.2f} Mbps; "
+        f"on time sim {sim['on_time_ratio']:.3f}, real {real_m['on_time_ratio']:.3f}"
+    )

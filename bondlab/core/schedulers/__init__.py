@@ -23,8 +23,13 @@ SCHEDULERS: dict[str, SchedulerInfo] = {
     "rr": SchedulerInfo("rr", "Round-robin", "#d95f02", lambda n, q, c: RoundRobin(n)),
     "dwrr": SchedulerInfo("dwrr", "DWRR", "#1b9e77", lambda n, q, c: DeficitWeightedRoundRobin(n, q, c)),
     # librist's own multi-peer weighted mode: librist splits packets; core only sets peer weights.
-    "rist-weighted": SchedulerInfo("rist-weighted", "librist weighted", "#7570b3",
-                                   lambda n, q, c: DeficitWeightedRoundRobin(n, q, c), ("real",)),
+    "rist-weighted": SchedulerInfo(
+        "rist-weighted",
+        "librist weighted",
+        "#7570b3",
+        lambda n, q, c: DeficitWeightedRoundRobin(n, q, c),
+        ("real",),
+    ),
 }
 DEFAULT_SCHEDULER = "dwrr"
 
@@ -33,7 +38,9 @@ def scheduler_names(backend: str = "sim") -> list[str]:
     return [name for name, info in SCHEDULERS.items() if backend in info.backends]
 
 
-def make_scheduler(name: str, n_links: int, quantum_bytes: int = 1500, max_credit_quanta: float = 2.0) -> Scheduler:
+def make_scheduler(
+    name: str, n_links: int, quantum_bytes: int = 1500, max_credit_quanta: float = 2.0
+) -> Scheduler:
     try:
         info = SCHEDULERS[name]
     except KeyError:
@@ -41,4 +48,11 @@ def make_scheduler(name: str, n_links: int, quantum_bytes: int = 1500, max_credi
     return info.factory(n_links, quantum_bytes, max_credit_quanta)
 
 
-__all__ = ["DEFAULT_SCHEDULER", "SCHEDULERS", "Scheduler", "SchedulerInfo", "make_scheduler", "scheduler_names"]
+__all__ = [
+    "DEFAULT_SCHEDULER",
+    "SCHEDULERS",
+    "Scheduler",
+    "SchedulerInfo",
+    "make_scheduler",
+    "scheduler_names",
+]

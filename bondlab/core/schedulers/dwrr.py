@@ -95,7 +95,9 @@ class DeficitWeightedRoundRobin:
             return
         rounds = min(math.ceil((size - c) / q) for c, q in zip(self._credit, self._quantum) if q > 0)
         rounds = max(rounds, 1)
-        self._credit[:] = [min(c + rounds * q, cap) for c, q, cap in zip(self._credit, self._quantum, self._cap)]
+        self._credit[:] = [
+            min(c + rounds * q, cap) for c, q, cap in zip(self._credit, self._quantum, self._cap)
+        ]
 
     def credits(self) -> list[float]:
         return list(self._credit)
