@@ -23,6 +23,16 @@ class CongestionControl:
 
     type: str = "congestion-control"
 
+    def as_dict(self) -> dict[str, object]:
+        """The message as stored in messages.json."""
+        return {
+            "t": self.t,
+            "type": self.type,
+            "recommended_bitrate": self.recommended_bitrate,
+            "total_capacity_bps": self.total_capacity_bps,
+            "reason": self.reason,
+        }
+
 
 class RateController:
     def __init__(

@@ -14,11 +14,11 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
 from bondlab.real import librist
+from bondlab.real.proc import start_process
 from bondlab.real.protocol import unpack
 
 log = logging.getLogger("bondlab.real.receiver")
@@ -81,14 +81,7 @@ class RealReceiver:
 def main(argv: list[str] | None = None) -> int:
     """`python -m bondlab.real.receiver CONFIG.json OUT_DIR`: receive until SIGTERM, then write arrivals."""
     args = sys.argv[1:] if argv is None else argv
-    config = json.loads(Path(args[0]).read_text())
-    out = Path(args[1])
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-        handlers=[logging.FileHandler(out / "receiver.log")],
-    )
-    librist.set_log_level(config.get("rist_log_level", "warning"))
+    config, out = start_process(args, "receiver")
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

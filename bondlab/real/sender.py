@@ -29,6 +29,7 @@ from bondlab.core.bonding import BondingController
 from bondlab.core.encoder import EncoderModel
 from bondlab.core.stats import PeerStats
 from bondlab.real import librist
+from bondlab.real.proc import start_process
 from bondlab.real.protocol import BondHeader, pack
 from bondlab.scenario import parse_scenario
 
@@ -259,30 +260,14 @@ class RealSender:
             "cpu_s": round(cpu, 3),
             "wall_s": round(wall, 3),
             "cpu_cores": round(cpu / wall, 3) if wall else None,
-            "messages": [
-                {
-                    "t": m.t,
-                    "type": m.type,
-                    "recommended_bitrate": m.recommended_bitrate,
-                    "total_capacity_bps": m.total_capacity_bps,
-                    "reason": m.reason,
-                }
-                for m in self.controller.messages
-            ],
+            "messages": [m.as_dict() for m in self.controller.messages],
         }
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m bondlab.real.sender CONFIG.json OUT_DIR`: run, then write sender.json and frames."""
     args = sys.argv[1:] if argv is None else argv
-    config = json.loads(Path(args[0]).read_text())
-    out = Path(args[1])
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-        handlers=[logging.FileHandler(out / "sender.log")],
-    )
-    librist.set_log_level(config.get("rist_log_level", "warning"))
+    config, out = start_process(args, "sender")
     sender = RealSender(config)
 
     def _stop(signum: int, frame: object) -> None:

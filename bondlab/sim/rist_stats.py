@@ -34,6 +34,12 @@ class RistStatsCounter:
         self.bytes += size
         self.total_bytes += size
 
+    def on_send_burst(self, packets: int, nbytes: int) -> None:
+        """Several original packets at once (a frame's share for this link)."""
+        self.sent += packets
+        self.bytes += nbytes
+        self.total_bytes += nbytes
+
     def sample(self, t: float, interval_s: float, echo_rtt_ms: float | None) -> PeerStats:
         rate = self.bytes * 8 / interval_s
         bw = self.bandwidth.update(rate)

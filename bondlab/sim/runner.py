@@ -66,13 +66,7 @@ class SimRun:
     # -- packet path -------------------------------------------------------------------------
     def _transmit(self, li: int, seq: int, frame_id: int, size: int, deadline: float, retx: bool) -> None:
         now = self.env.now
-        counter = self.counters[li]
-        if retx:
-            counter.retransmitted += 1
-        else:
-            counter.sent += 1
-        counter.bytes += size
-        counter.total_bytes += size
+        self.counters[li].on_send(size, retx)
         arrival = self.links[li].send(now, size)
         if arrival is None:
             self._pending_loss[li].append(_Lost(seq, frame_id, size, deadline))
@@ -83,11 +77,7 @@ class SimRun:
 
     def _send_burst(self, li: int, seqs: list[int], sizes: list[int], frame_id: int, deadline: float) -> None:
         """A frame's packets for one link, handed over together (same outcome as one by one)."""
-        counter = self.counters[li]
-        counter.sent += len(seqs)
-        nbytes = sum(sizes)
-        counter.bytes += nbytes
-        counter.total_bytes += nbytes
+        self.counters[li].on_send_burst(len(seqs), sum(sizes))
         self.packets_sent += len(seqs)
         pending = self._pending_loss[li]
         arrivals = self.links[li].send_burst(self.env.now, sizes)
@@ -225,16 +215,7 @@ class SimRun:
             link_bytes=[c.total_bytes for c in self.counters],
             link_capacity_share=cap_share,
         )
-        messages = [
-            {
-                "t": m.t,
-                "type": m.type,
-                "recommended_bitrate": m.recommended_bitrate,
-                "total_capacity_bps": m.total_capacity_bps,
-                "reason": m.reason,
-            }
-            for m in self.controller.messages
-        ]
+        messages = [m.as_dict() for m in self.controller.messages]
         return RunResult(metrics, ts, messages, report.delays_ms)
 
 
