@@ -169,7 +169,7 @@ class SimRun:
         for link, view, s in zip(self.links, self.controller.view(), samples, strict=True):
             for key, value in (
                 ("t", round(now, 6)),
-                ("link", link.name),
+                ("link", link.index),  # a category code: building string columns costs more than the sim
                 ("capacity_bps", link.capacity_bps(now)),
                 ("est_capacity_bps", view.est_capacity_bps),
                 ("health", view.health),
@@ -194,7 +194,9 @@ class SimRun:
         sc = self.scenario
         report = self.receiver.report()
         ts = pd.DataFrame(self._cols)
-        ts["link"] = ts["link"].astype("category")
+        if len(ts):
+            names = [link.name for link in self.links]
+            ts["link"] = pd.Categorical.from_codes(ts["link"].to_numpy(), categories=names)
         changes = sum(1 for a, b in zip(self._bitrate_samples, self._bitrate_samples[1:]) if a != b)
         cap = ts.groupby("link", sort=False)["capacity_bps"].mean() if len(ts) else None
         cap_share = (

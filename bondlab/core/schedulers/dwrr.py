@@ -35,6 +35,7 @@ class DeficitWeightedRoundRobin:
         self._quantum = [float(quantum_bytes)] * n_links  # equal until weights arrive
         self._cap = [self._cap_for(q) for q in self._quantum]
         self._current = 0
+        self._cur_credit = 0.0  # credit of the current link; its list entry is stale meanwhile
         self._live = True
         self._max_quantum = float(quantum_bytes)
         # For each current link, the order in which the others get their turn after it.
@@ -46,6 +47,7 @@ class DeficitWeightedRoundRobin:
     def set_weights(self, weights: Sequence[float]) -> None:
         if len(weights) != self.n_links:
             raise ValueError(f"expected {self.n_links} weights, got {len(weights)}")
+        self._credit[self._current] = self._cur_credit
         live = [w for w in weights if w > 0]
         # The lightest live link gets `quantum_bytes` (>= one MTU, DRR's O(1) condition); links
         # lighter than 1/MAX_WEIGHT_RATIO of the heaviest need several rounds per packet instead,
@@ -61,24 +63,25 @@ class DeficitWeightedRoundRobin:
             self._credit[i] = min(self._credit[i], self._cap[i])
         self._live = any(q > 0 for q in self._quantum)
         self._max_quantum = max(self._quantum)
+        self._cur_credit = self._credit[self._current]
 
     def pick(self, size: int) -> int | None:
-        credit = self._credit
-        i = self._current
-        if credit[i] >= size:  # fast path: the link whose turn it is still has credit
-            credit[i] -= size
-            return i
+        left = self._cur_credit - size
+        if left >= 0:  # fast path: the link whose turn it is still has credit
+            self._cur_credit = left
+            return self._current
         return self._pick_next(size)
 
     def _pick_next(self, size: int) -> int | None:
         # Only live links ever hold credit (weight 0 zeroes it), so credit >= size implies live.
+        credit = self._credit
+        credit[self._current] = self._cur_credit
         if not self._live:
             return None
-        credit = self._credit
         while True:
             for i in self._scan_order[self._current]:
                 if credit[i] >= size:
-                    credit[i] -= size
+                    self._cur_credit = credit[i] - size
                     self._current = i
                     return i
             self._new_rounds(size)
@@ -100,4 +103,6 @@ class DeficitWeightedRoundRobin:
         ]
 
     def credits(self) -> list[float]:
-        return list(self._credit)
+        out = list(self._credit)
+        out[self._current] = self._cur_credit
+        return out
