@@ -60,6 +60,7 @@ def write_run_json(
 ) -> Path:
     """Written before the run starts, so every result can be traced to what made it."""
     directory.mkdir(parents=True, exist_ok=True)
+    (directory / "metrics.json").unlink(missing_ok=True)  # a re-run replaces the old run, never mixes
     meta = {
         "scenario": scenario.resolved(),
         "scenario_name": scenario.name,

@@ -25,7 +25,7 @@ VM_BOOT_BUDGET_S = 120.0
 
 
 class RealSetupError(RuntimeError):
-    """The machine cannot do a real run; str() is one line with the fix."""
+    """A real run that cannot happen or did not finish; str() is one line saying why (and the fix)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,8 @@ def real_runs(
 ) -> list[RealRunOutput]:
     """Run (scenario, scheduler, seed) jobs for real, in one VM boot where a VM is needed."""
     from bondlab.real.librist import librist_version
-    from bondlab.real.runner import assemble, inner_run
+    from bondlab.real.netns import NetnsError
+    from bondlab.real.runner import RealRunError, inner_run
 
     mode = choose_mode(force_vm)
     raws: list[tuple[Scenario, str, int, Path, Path]] = []
@@ -107,13 +108,29 @@ def real_runs(
         raw.mkdir(parents=True)
         (raw / "inner.json").write_text(json.dumps({"scenario": scenario.resolved(), "scheduler": scheduler}))
         raws.append((scenario, scheduler, seed, directory, raw))
-    if mode == "direct":
-        for scenario, scheduler, _seed, _directory, raw in raws:
-            inner_run(scenario, scheduler, raw)
-    else:
-        _run_in_vm([r[4] for r in raws], sum(r[0].duration_s for r in raws), quiet)
+    try:
+        if mode == "direct":
+            for scenario, scheduler, _seed, _directory, raw in raws:
+                inner_run(scenario, scheduler, raw)
+        else:
+            _run_in_vm([r[4] for r in raws], sum(r[0].duration_s for r in raws), quiet)
+    except (RealRunError, RealSetupError, NetnsError) as exc:
+        _store_finished(raws)  # runs that completed before the failure keep their results
+        raise RealSetupError(str(exc)) from None
+    outputs = _store_finished(raws)
+    if len(outputs) != len(raws):
+        raise RealSetupError(f"{len(raws) - len(outputs)} real run(s) ended without their raw results")
+    return outputs
+
+
+def _store_finished(raws: list[tuple[Scenario, str, int, Path, Path]]) -> list[RealRunOutput]:
+    """Assemble and store every run whose raw files are complete (the sim's schema)."""
+    from bondlab.real.runner import RAW_FILES, assemble
+
     outputs = []
     for scenario, _scheduler, _seed, directory, raw in raws:
+        if not all((raw / f).exists() for f in RAW_FILES):
+            continue
         metrics, ts, messages, delays = assemble(scenario, raw)
         for log in ("sender.log",):
             if (raw / log).exists():
