@@ -45,7 +45,9 @@ def build_metrics(
 ) -> dict[str, Any]:
     """Assemble the metrics object written to metrics.json (keys in METRIC_KEYS)."""
     delays = report.delays_ms
-    pct = (lambda q: round(float(np.percentile(delays, q)), 3)) if len(delays) else (lambda q: None)
+    p50 = p95 = p99 = None
+    if len(delays):
+        p50, p95, p99 = (round(float(x), 3) for x in np.percentile(delays, [50, 95, 99]))
     total = sum(link_bytes) or 1
     links: dict[str, dict[str, Any]] = {}
     for i, name in enumerate(link_names):
@@ -62,9 +64,9 @@ def build_metrics(
         "frames_decodable": report.frames_decodable,
         "goodput_bps": round(report.bytes_on_time * 8 / duration_s, 1),
         "mean_bitrate_bps": round(mean_bitrate_bps, 1),
-        "p50_delay_ms": pct(50),
-        "p95_delay_ms": pct(95),
-        "p99_delay_ms": pct(99),
+        "p50_delay_ms": p50,
+        "p95_delay_ms": p95,
+        "p99_delay_ms": p99,
         "retransmissions": int(retransmissions),
         "congestion_messages": int(congestion_messages),
         "bitrate_changes": int(bitrate_changes),

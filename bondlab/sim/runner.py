@@ -127,19 +127,20 @@ class SimRun:
             fid = frame.frame_id
             pick = self.controller.pick
             seq = self._seq
-            bursts: dict[int, list[int]] = {}
+            seqs: list[list[int]] = [[] for _ in self.links]  # this frame's packets, per link
+            sizes: list[list[int]] = [[] for _ in self.links]
             for size in frame.packet_sizes:
                 li = pick(size)
                 if li is None:
                     self.controller.hold(size, (seq, fid, size, deadline), deadline)
                 else:
-                    bursts.setdefault(li, []).append(seq)
+                    seqs[li].append(seq)
+                    sizes[li].append(size)
                 seq += 1
-            sizes = frame.packet_sizes
-            first_seq = self._seq
             self._seq = seq
-            for li, seqs in bursts.items():
-                self._send_burst(li, seqs, [sizes[s - first_seq] for s in seqs], fid, deadline)
+            for li, link_seqs in enumerate(seqs):
+                if link_seqs:
+                    self._send_burst(li, link_seqs, sizes[li], fid, deadline)
             n += 1
             yield env.timeout((n * period) - env.now)
 
@@ -198,12 +199,9 @@ class SimRun:
             names = [link.name for link in self.links]
             ts["link"] = pd.Categorical.from_codes(ts["link"].to_numpy(), categories=names)
         changes = sum(1 for a, b in zip(self._bitrate_samples, self._bitrate_samples[1:]) if a != b)
-        cap = ts.groupby("link", sort=False)["capacity_bps"].mean() if len(ts) else None
-        cap_share = (
-            [float(cap[link.name] / cap.sum()) for link in self.links]
-            if cap is not None and cap.sum()
-            else None
-        )
+        # Mean true capacity per link (every link has one row per interval, so sums compare).
+        cap = np.bincount(self._cols["link"], weights=self._cols["capacity_bps"]) if len(ts) else None
+        cap_share = [float(c / cap.sum()) for c in cap] if cap is not None and cap.sum() else None
         metrics = build_metrics(
             report,
             sc.duration_s,
