@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from bondlab import __version__
 from bondlab.core.schedulers import DEFAULT_SCHEDULER, SCHEDULERS, scheduler_names
@@ -52,16 +53,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         Path(args.results),
         progress=not args.json and not args.quiet,
     )
-    if args.json:
-        print(json.dumps(out.metrics, indent=2))
-    else:
-        m = out.metrics
-        print(
-            f"{out.directory}: on-time {m['on_time_ratio']:.3f}, decodable {m['decodable_ratio']:.3f}, "
-            f"goodput {m['goodput_bps'] / 1e6:.2f} Mbps, p95 delay {m['p95_delay_ms']} ms, "
-            f"{m['congestion_messages']} congestion-control messages"
-        )
+    report_run(out.directory, out.metrics, args.json)
     return 0
+
+
+def report_run(directory: Path, metrics: dict[str, Any], as_json: bool, extra: str = "") -> None:
+    """What `run` and `real run` print: the metrics object, or one summary line."""
+    if as_json:
+        print(json.dumps(metrics, indent=2))
+        return
+    m = metrics
+    print(
+        f"{directory}: on-time {m['on_time_ratio']:.3f}, decodable {m['decodable_ratio']:.3f}, "
+        f"goodput {m['goodput_bps'] / 1e6:.2f} Mbps, p95 delay {m['p95_delay_ms']} ms, "
+        f"{m['congestion_messages']} congestion-control messages{extra}"
+    )
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -22,15 +21,10 @@ def cmd_real_run(args: argparse.Namespace) -> int:
     except RealSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
-    if args.json:
-        print(json.dumps(out.metrics, indent=2))
-    else:
-        m = out.metrics
-        print(
-            f"{out.directory}: on-time {m['on_time_ratio']:.3f}, goodput {m['goodput_bps'] / 1e6:.2f} Mbps, "
-            f"{m['congestion_messages']} congestion-control messages, "
-            f"sender CPU {m['real']['cpu_cores']} cores"
-        )
+    from bondlab.cli import report_run
+
+    cpu = out.metrics["real"]["cpu_cores"]
+    report_run(out.directory, out.metrics, args.json, f", sender CPU {cpu} cores")
     return 0
 
 
