@@ -41,8 +41,14 @@ from bondlab.report import (
 from bondlab.results import StoredRun
 
 Pair = tuple[StoredRun, StoredRun]
-METRICS = ("on_time_ratio", "goodput_bps", "p50_delay_ms", "p95_delay_ms", "congestion_messages",
-           "mean_bitrate_bps")
+METRICS = (
+    "on_time_ratio",
+    "goodput_bps",
+    "p50_delay_ms",
+    "p95_delay_ms",
+    "congestion_messages",
+    "mean_bitrate_bps",
+)
 GOODPUT_TOLERANCE = 0.10  # relative: |real - sim| / sim
 SHARE_TOLERANCE_PP = 10.0  # absolute, percentage points of the bytes sent
 PLOT_KINDS = ("bitrate", "link-share", "estimator")
@@ -59,6 +65,7 @@ class CalibrationFiles:
 
 
 # -- table ---------------------------------------------------------------------------------------
+
 
 def relative_difference(sim: float | None, real: float | None) -> float:
     """|real - sim| / sim; NaN if a value is missing, inf if only sim is 0."""
@@ -92,21 +99,32 @@ def _constant_rate(run: StoredRun) -> bool:
 def calibration_row(sim: StoredRun, real: StoredRun) -> dict[str, Any]:
     """One pair: sim, real and difference per metric and per link share, and the 10 % marks."""
     _check_pair(sim, real)
-    row: dict[str, Any] = {"scenario": sim.scenario, "scheduler": sim.scheduler, "sim_seed": sim.seed,
-                           "real_seed": real.seed, "constant_rate": _constant_rate(sim)}
+    row: dict[str, Any] = {
+        "scenario": sim.scenario,
+        "scheduler": sim.scheduler,
+        "sim_seed": sim.seed,
+        "real_seed": real.seed,
+        "constant_rate": _constant_rate(sim),
+    }
     for key in METRICS:
         a, b = sim.metrics.get(key), real.metrics.get(key)
         diff = round(relative_difference(a, b), 6)
         row.update({f"{key}_sim": a, f"{key}_real": b, f"{key}_rel_diff": diff})
     diffs = {link: share_diff_pp(sim, real, link) for link in sim.metrics["links"]}
     for link, pp in diffs.items():
-        row.update({f"share_{link}_sim": sim.metrics["links"][link]["share"],
-                    f"share_{link}_real": real.metrics["links"][link]["share"],
-                    f"share_{link}_diff_pp": round(pp, 4)})
+        row.update(
+            {
+                f"share_{link}_sim": sim.metrics["links"][link]["share"],
+                f"share_{link}_real": real.metrics["links"][link]["share"],
+                f"share_{link}_diff_pp": round(pp, 4),
+            }
+        )
     worst = max(diffs.values(), default=math.nan)
     row["max_share_diff_pp"] = round(worst, 4)
-    row["goodput_within_10pct"] = relative_difference(sim.metrics.get("goodput_bps"),
-                                                      real.metrics.get("goodput_bps")) <= GOODPUT_TOLERANCE
+    row["goodput_within_10pct"] = (
+        relative_difference(sim.metrics.get("goodput_bps"), real.metrics.get("goodput_bps"))
+        <= GOODPUT_TOLERANCE
+    )
     row["share_within_10pct"] = worst <= SHARE_TOLERANCE_PP
     row["within_10pct"] = row["goodput_within_10pct"] and row["share_within_10pct"]
     return row
@@ -120,6 +138,7 @@ def calibration_table(pairs: Sequence[Pair]) -> pd.DataFrame:
 
 
 # -- markdown ------------------------------------------------------------------------------------
+
 
 def _diff_text(value: float) -> str:
     return MISSING if math.isnan(value) else "∞" if math.isinf(value) else f"{value * 100:.1f}%"
@@ -136,16 +155,22 @@ _MD_METRICS: dict[str, tuple[str, Callable[[float], str]]] = {
 
 
 def _md_row(row: pd.Series, links: Sequence[str]) -> dict[str, str]:
-    out = {"scenario": row["scenario"], "scheduler": row["scheduler"],
-           "seeds sim/real": f"{row['sim_seed']}/{row['real_seed']}",
-           "constant rate": "yes" if row["constant_rate"] else "no"}
+    out = {
+        "scenario": row["scenario"],
+        "scheduler": row["scheduler"],
+        "seeds sim/real": f"{row['sim_seed']}/{row['real_seed']}",
+        "constant rate": "yes" if row["constant_rate"] else "no",
+    }
     for key, (label, fmt) in _MD_METRICS.items():
         a, b = (row[f"{key}_{side}"] for side in ("sim", "real"))
         values = [MISSING if v is None or pd.isna(v) else fmt(v) for v in (a, b)]
         out[label] = f"{values[0]} / {values[1]} ({_diff_text(row[f'{key}_rel_diff'])})"
     out["link share (Δ in pp)"] = ", ".join(
         f"{link} {row[f'share_{link}_sim'] * 100:.1f}% / {row[f'share_{link}_real'] * 100:.1f}% "
-        f"({row[f'share_{link}_diff_pp']:.1f})" for link in links if pd.notna(row.get(f"share_{link}_sim")))
+        f"({row[f'share_{link}_diff_pp']:.1f})"
+        for link in links
+        if pd.notna(row.get(f"share_{link}_sim"))
+    )
     out["goodput ≤ 10 %"] = "✓" if row["goodput_within_10pct"] else "✗"
     out["shares ≤ 10 pp"] = "✓" if row["share_within_10pct"] else "✗"
     return out
@@ -157,8 +182,11 @@ def _buffers(pairs: Sequence[Pair]) -> str:
 
 
 def _markdown(table: pd.DataFrame, pairs: Sequence[Pair], plots: Sequence[Sequence[Path]]) -> str:
-    links = [c.removeprefix("share_").removesuffix("_sim") for c in table.columns
-             if c.startswith("share_") and c.endswith("_sim")]
+    links = [
+        c.removeprefix("share_").removesuffix("_sim")
+        for c in table.columns
+        if c.startswith("share_") and c.endswith("_sim")
+    ]
     view = pd.DataFrame([_md_row(row, links) for _, row in table.iterrows()])
     parts = [
         "# bondlab calibration: sim vs real\n",
@@ -177,13 +205,15 @@ def _markdown(table: pd.DataFrame, pairs: Sequence[Pair], plots: Sequence[Sequen
         "percentiles sit near the buffer and are not the network delay the sim reports.\n",
     ]
     for (sim, real), files in zip(pairs, plots, strict=True):
-        parts.append(f"## {sim.scenario} · {_display(sim.scheduler)} (sim seed {sim.seed}, "
-                     f"real seed {real.seed})\n")
+        parts.append(
+            f"## {sim.scenario} · {_display(sim.scheduler)} (sim seed {sim.seed}, real seed {real.seed})\n"
+        )
         parts.extend(f"![{p.stem}]({p.name})\n" for p in files)
     return "\n".join(parts)
 
 
 # -- plots ---------------------------------------------------------------------------------------
+
 
 def _display(scheduler: str) -> str:
     info = SCHEDULERS.get(scheduler)
@@ -203,14 +233,26 @@ def _plot_bitrate(pair: Pair, frames: dict[str, pd.DataFrame | None], title: str
     truth = frames["sim"] if frames["sim"] is not None else frames["real"]
     tot = _totals(truth) if truth is not None else pd.DataFrame()
     if "capacity_bps" in tot:
-        ax.plot(tot.index, tot["capacity_bps"] / 1e6, color=CAPACITY_COLOR, lw=1.0, drawstyle="steps-pre",
-                label="true total capacity (sum of up links)")
+        ax.plot(
+            tot.index,
+            tot["capacity_bps"] / 1e6,
+            color=CAPACITY_COLOR,
+            lw=1.0,
+            drawstyle="steps-pre",
+            label="true total capacity (sum of up links)",
+        )
     for run in pair:
         frame = frames[run.backend]
         if frame is not None and "bitrate_bps" in frame:
             tot = _totals(frame)
-            ax.plot(tot.index, tot["bitrate_bps"] / 1e6, color=_color(run.scheduler), lw=2.0,
-                    ls=STYLES[run.backend][0], label=f"encoder bitrate, {run.backend} (seed {run.seed})")
+            ax.plot(
+                tot.index,
+                tot["bitrate_bps"] / 1e6,
+                color=_color(run.scheduler),
+                lw=2.0,
+                ls=STYLES[run.backend][0],
+                label=f"encoder bitrate, {run.backend} (seed {run.seed})",
+            )
     ax.set_xlabel("time (s)")
     ax.set_ylabel("rate (Mbps)")
     ax.grid(alpha=0.3)
@@ -225,12 +267,18 @@ def _plot_link_share(pair: Pair, title: str) -> Figure:
     links = list(sim.metrics["links"])
 
     def shares(run: StoredRun, key: str) -> list[list[float]]:
-        return [[100 * float(run.metrics["links"][n][key])] if run.metrics["links"][n].get(key) is not None
-                else [] for n in links]
+        return [
+            [100 * float(run.metrics["links"][n][key])]
+            if run.metrics["links"][n].get(key) is not None
+            else []
+            for n in links
+        ]
 
     items = [("capacity share", "0.8", None, shares(sim, "capacity_share"))]
-    items += [(f"bytes sent, {run.backend}", _color(run.scheduler), STYLES[run.backend][1],
-               shares(run, "share")) for run in pair]
+    items += [
+        (f"bytes sent, {run.backend}", _color(run.scheduler), STYLES[run.backend][1], shares(run, "share"))
+        for run in pair
+    ]
     fig = _figure(max(6.0, 1.5 + 1.6 * len(links)), 4.4)
     ax = fig.subplots()
     _grouped_bars(ax, len(links), items, decimals=1)
@@ -266,10 +314,16 @@ def _plot_estimator(pair: Pair, frames: dict[str, pd.DataFrame | None], title: s
             part = frame[frame["link"] == link]
             if i == 0 and "capacity_bps" in part:
                 any_down |= _shade_down(ax, part)
-                ax.plot(part["t"], part["capacity_bps"] / 1e6, color=CAPACITY_COLOR, lw=1.0,
-                        drawstyle="steps-pre")
-            ax.plot(part["t"], part["est_capacity_bps"] / 1e6, color=_color(run.scheduler), lw=1.6,
-                    ls=STYLES[run.backend][0])
+                ax.plot(
+                    part["t"], part["capacity_bps"] / 1e6, color=CAPACITY_COLOR, lw=1.0, drawstyle="steps-pre"
+                )
+            ax.plot(
+                part["t"],
+                part["est_capacity_bps"] / 1e6,
+                color=_color(run.scheduler),
+                lw=1.6,
+                ls=STYLES[run.backend][0],
+            )
         ax.set_title(link, loc="left", fontsize="medium")
         ax.set_ylabel("rate (Mbps)")
         ax.grid(alpha=0.3)
@@ -277,8 +331,17 @@ def _plot_estimator(pair: Pair, frames: dict[str, pd.DataFrame | None], title: s
     axes[-1].set_xlabel("time (s)")
     fig.suptitle(f"{title}: estimated capacity per link, sim vs real")
     handles = [Line2D([], [], color=CAPACITY_COLOR, lw=1.0, label=f"true capacity ({shown[0][0].backend})")]
-    handles += [Line2D([], [], color=_color(run.scheduler), lw=1.6, ls=STYLES[run.backend][0],
-                       label=f"estimated capacity, {run.backend} (seed {run.seed})") for run, _ in shown]
+    handles += [
+        Line2D(
+            [],
+            [],
+            color=_color(run.scheduler),
+            lw=1.6,
+            ls=STYLES[run.backend][0],
+            label=f"estimated capacity, {run.backend} (seed {run.seed})",
+        )
+        for run, _ in shown
+    ]
     if any_down:
         handles.append(Patch(color=DOWN_COLOR, alpha=0.6, lw=0, label="link down"))
     _legend(fig, handles)
@@ -289,13 +352,17 @@ def _pair_plots(pair: Pair, out_dir: Path) -> list[Path]:
     sim, real = pair
     frames = {run.backend: _timeseries(run) for run in pair}
     title = f"{sim.scenario} · {_display(sim.scheduler)}"
-    figures = {"bitrate": _plot_bitrate(pair, frames, title), "link-share": _plot_link_share(pair, title),
-               "estimator": _plot_estimator(pair, frames, title)}
+    figures = {
+        "bitrate": _plot_bitrate(pair, frames, title),
+        "link-share": _plot_link_share(pair, title),
+        "estimator": _plot_estimator(pair, frames, title),
+    }
     stem = f"{_slug(sim.scenario)}-{_slug(sim.scheduler)}-sim{sim.seed}-real{real.seed}"
     return [_save(fig, out_dir / f"{stem}-{kind}.png") for kind, fig in figures.items() if fig is not None]
 
 
 # -- entry point ---------------------------------------------------------------------------------
+
 
 def write_calibration(pairs: list[tuple[StoredRun, StoredRun]], out_dir: Path) -> CalibrationFiles:
     """Write calibration.csv, calibration.md and the PNGs for each (sim run, real run) pair."""

@@ -155,8 +155,17 @@ def _bondlab_rist_log_cb(arg: Any, level: int, msg: Any) -> int:
 _default_level = logging.WARNING
 _live_natives: weakref.WeakSet[_Native] = weakref.WeakSet()
 _global_settings = ffi.new("struct rist_logging_settings **")
-if lib.rist_logging_set(_global_settings, _to_rist_level(_default_level), lib._bondlab_rist_log_cb,
-                        ffi.NULL, ffi.NULL, ffi.NULL) == 0:
+if (
+    lib.rist_logging_set(
+        _global_settings,
+        _to_rist_level(_default_level),
+        lib._bondlab_rist_log_cb,
+        ffi.NULL,
+        ffi.NULL,
+        ffi.NULL,
+    )
+    == 0
+):
     lib.rist_logging_set_global(_global_settings[0])
 
 
@@ -391,12 +400,30 @@ def _parse_config(url: str) -> Any:
     return pp
 
 
-_NUMERIC_PARAMS = frozenset({
-    "buffer", "buffer-min", "buffer-max", "bandwidth", "return-bandwidth", "reorder-buffer", "rtt",
-    "rtt-min", "rtt-max", "weight", "min-retries", "max-retries", "congestion-control",
-    "session-timeout", "keepalive-interval", "timing-mode", "virt-dst-port", "aes-type",
-    "key-rotation", "compression",
-})
+_NUMERIC_PARAMS = frozenset(
+    {
+        "buffer",
+        "buffer-min",
+        "buffer-max",
+        "bandwidth",
+        "return-bandwidth",
+        "reorder-buffer",
+        "rtt",
+        "rtt-min",
+        "rtt-max",
+        "weight",
+        "min-retries",
+        "max-retries",
+        "congestion-control",
+        "session-timeout",
+        "keepalive-interval",
+        "timing-mode",
+        "virt-dst-port",
+        "aes-type",
+        "key-rotation",
+        "compression",
+    }
+)
 
 
 def _check_numeric_params(url: str) -> None:
@@ -457,8 +484,12 @@ class _Native:
         self.ctx: Any = ffi.NULL
         self.closed = False
         self.log_settings = ffi.new("struct rist_logging_settings **")
-        if lib.rist_logging_set(self.log_settings, rist_level, lib._bondlab_rist_log_cb,
-                                ffi.NULL, ffi.NULL, ffi.NULL) != 0:
+        if (
+            lib.rist_logging_set(
+                self.log_settings, rist_level, lib._bondlab_rist_log_cb, ffi.NULL, ffi.NULL, ffi.NULL
+            )
+            != 0
+        ):
             raise RistError("rist_logging_set failed")
         # Every stats handle ever given to librist; only dropped after rist_destroy, because
         # librist may be running a callback with a replaced handle while it is being replaced.
@@ -485,8 +516,7 @@ class _Native:
             ctx, self.ctx = self.ctx, ffi.NULL
         if getattr(_callback_thread, "active", False):
             # Called from a librist callback: rist_destroy would join the very thread we are on.
-            threading.Thread(target=self._release, args=(ctx,), daemon=True,
-                             name="librist-destroy").start()
+            threading.Thread(target=self._release, args=(ctx,), daemon=True, name="librist-destroy").start()
         else:
             self._release(ctx)
 
@@ -577,8 +607,9 @@ class _RistContext:
         sink = _StatsSink(callback)
         handle = ffi.new_handle(sink)
         with self._native.lock:
-            ret = lib.rist_stats_callback_set(self._native.require(), interval_ms,
-                                              lib._bondlab_rist_stats_cb, handle)
+            ret = lib.rist_stats_callback_set(
+                self._native.require(), interval_ms, lib._bondlab_rist_stats_cb, handle
+            )
             if ret != 0:
                 raise RistError(f"rist_stats_callback_set failed (ret {ret})")
             self._native.handles.append(handle)
@@ -641,8 +672,9 @@ class RistSender(_RistContext):
                 raise RistError("rist_sender_flow_id_get failed")
         return int(out[0])
 
-    def set_stats_callback(self, callback: Callable[[PeerStats], None] | None,
-                           interval_ms: int = 1000) -> None:
+    def set_stats_callback(
+        self, callback: Callable[[PeerStats], None] | None, interval_ms: int = 1000
+    ) -> None:
         """Deliver PeerStats to `callback` every `interval_ms` (per authenticated peer)."""
         self._set_stats(callback, interval_ms)
 
@@ -656,8 +688,9 @@ class RistSender(_RistContext):
         if ret != 0:
             raise RistError(f"rist_peer_weight_set failed (ret {ret})")
 
-    def write(self, payload: bytes | bytearray | memoryview, *, seq: int | None = None,
-              ts_ntp: int = 0) -> int:
+    def write(
+        self, payload: bytes | bytearray | memoryview, *, seq: int | None = None, ts_ntp: int = 0
+    ) -> int:
         """Queue one payload (<= MAX_PAYLOAD bytes); librist copies it. Returns bytes accepted.
 
         `seq` forces the RTP sequence number (16 bits used), which lets several sender contexts
@@ -744,8 +777,9 @@ class RistReceiver(_RistContext):
                 raise RistError("rist_receiver_set_output_fifo_size failed")
         self.set_stats_callback(stats_callback, stats_interval_ms)
 
-    def set_stats_callback(self, callback: Callable[[FlowStats], None] | None,
-                           interval_ms: int = 1000) -> None:
+    def set_stats_callback(
+        self, callback: Callable[[FlowStats], None] | None, interval_ms: int = 1000
+    ) -> None:
         """Deliver FlowStats to `callback` every `interval_ms` (per flow)."""
         self._set_stats(callback, interval_ms)
 

@@ -71,11 +71,18 @@ def _link_pattern(prefix: str) -> re.Pattern[str]:
     return re.compile(rf"{re.escape(prefix)}(\d+)l(\d+)([sr])")
 
 
-def run(argv: Sequence[str], *, input: str | None = None, timeout: float = 60.0,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str], *, input: str | None = None, timeout: float = 60.0, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run an ip/tc command, capturing output; NetnsError (command + stderr) if it fails."""
-    proc = subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=timeout,
-                          stdin=None if input is not None else subprocess.DEVNULL)
+    proc = subprocess.run(
+        list(argv),
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=None if input is not None else subprocess.DEVNULL,
+    )
     if check and proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip()
         raise NetnsError(f"{shlex.join(argv)} exited {proc.returncode}: {detail}")
@@ -193,8 +200,9 @@ def _setns(name: str) -> None:
         os.close(fd)
 
 
-def call_in_netns(name: str, fn: Callable[..., Any], *args: Any, timeout: float | None = None,
-                  **kwargs: Any) -> Any:
+def call_in_netns(
+    name: str, fn: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any
+) -> Any:
     """Run fn(*args, **kwargs) in a forked child that joined namespace `name`; return its result.
 
     The result (or the exception, re-raised here) travels back pickled. The child is a fork of
@@ -263,10 +271,12 @@ def netem_available() -> bool:
     try:
         if run([IP, "netns", "add", name], check=False).returncode != 0:
             return False
-        tree = ("qdisc add dev lo root handle 1: netem delay 1ms loss gemodel 1% 10% 50% 0%\n"
-                "qdisc add dev lo parent 1:1 handle 10: htb default 1\n"
-                "class add dev lo parent 10: classid 10:1 htb rate 1mbit ceil 1mbit burst 1600 quantum 1514\n"
-                "qdisc add dev lo parent 10:1 handle 20: bfifo limit 10000\n")
+        tree = (
+            "qdisc add dev lo root handle 1: netem delay 1ms loss gemodel 1% 10% 50% 0%\n"
+            "qdisc add dev lo parent 1:1 handle 10: htb default 1\n"
+            "class add dev lo parent 10: classid 10:1 htb rate 1mbit ceil 1mbit burst 1600 quantum 1514\n"
+            "qdisc add dev lo parent 10:1 handle 20: bfifo limit 10000\n"
+        )
         return run([TC, "-n", name, "-batch", "-"], input=tree, check=False).returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
@@ -302,9 +312,14 @@ class TcBatch:
 
     def __init__(self, netns: str) -> None:
         self.netns = netns
-        self._proc = subprocess.Popen([TC, "-n", netns, "-force", "-batch", "-"], stdin=subprocess.PIPE,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                      bufsize=1)
+        self._proc = subprocess.Popen(
+            [TC, "-n", netns, "-force", "-batch", "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         self._sent: dict[int, list[str]] = {}
         self._count = 0
         self._synced = 0
@@ -398,16 +413,22 @@ def _raise_exit(signum: int, frame: object) -> None:
 class Testbed:
     """Sender and receiver namespaces with one veth pair per link; a context manager.
 
-        with Testbed(["lte-a", "lte-b"]) as tb:
-            tb.shape(scenario.links[0])                  # qdiscs from bondlab.real.shaping
-            tb.popen("receiver", ["ristreceiver", ...])
-            tb.apply("lte-a", rate_argv(...))            # live change (tc batch, returns at once)
+    with Testbed(["lte-a", "lte-b"]) as tb:
+        tb.shape(scenario.links[0])                  # qdiscs from bondlab.real.shaping
+        tb.popen("receiver", ["ristreceiver", ...])
+        tb.apply("lte-a", rate_argv(...))            # live change (tc batch, returns at once)
     """
 
     __test__ = False  # not a pytest class, whatever its name
 
-    def __init__(self, links: int | Iterable[str] = 1, *, prefix: str = PREFIX, subnet: int = SUBNET,
-                 handle_signals: bool = True) -> None:
+    def __init__(
+        self,
+        links: int | Iterable[str] = 1,
+        *,
+        prefix: str = PREFIX,
+        subnet: int = SUBNET,
+        handle_signals: bool = True,
+    ) -> None:
         _check_prefix(prefix)
         names = [f"link{i}" for i in range(links)] if isinstance(links, int) else list(links)
         if not 1 <= len(names) <= 64 or len(set(names)) != len(names):
@@ -420,9 +441,16 @@ class Testbed:
         self.sender_ns = f"{base}-s"
         self.receiver_ns = f"{base}-r"
         self.links: dict[str, LinkEnds] = {
-            name: LinkEnds(name, i, f"{prefix}{self.pid}l{i}s", f"{prefix}{self.pid}l{i}r",
-                           f"10.{subnet}.{i}.1", f"10.{subnet}.{i}.2")
-            for i, name in enumerate(names)}
+            name: LinkEnds(
+                name,
+                i,
+                f"{prefix}{self.pid}l{i}s",
+                f"{prefix}{self.pid}l{i}r",
+                f"10.{subnet}.{i}.1",
+                f"10.{subnet}.{i}.2",
+            )
+            for i, name in enumerate(names)
+        }
         self.handle_signals = handle_signals
         self._procs: list[subprocess.Popen[Any]] = []
         self._batches: dict[str, TcBatch] = {}
@@ -448,17 +476,22 @@ class Testbed:
         atexit.register(self.close)
         try:
             root = [f"netns add {self.sender_ns}", f"netns add {self.receiver_ns}"]
-            root += [f"link add {e.sender_dev} netns {self.sender_ns} type veth peer name {e.receiver_dev} "
-                     f"netns {self.receiver_ns}" for e in self.links.values()]
+            root += [
+                f"link add {e.sender_dev} netns {self.sender_ns} type veth peer name {e.receiver_dev} "
+                f"netns {self.receiver_ns}"
+                for e in self.links.values()
+            ]
             run([IP, "-batch", "-"], input="\n".join(root) + "\n")
             for ns, side in ((self.sender_ns, "sender"), (self.receiver_ns, "receiver")):
                 lines = ["link set dev lo up"]
                 for e in self.links.values():
                     dev = e.sender_dev if side == "sender" else e.receiver_dev
                     ip = e.sender_ip if side == "sender" else e.receiver_ip
-                    lines += [f"link set dev {dev} addrgenmode none",
-                              f"address add {ip}/{e.prefixlen} dev {dev}",
-                              f"link set dev {dev} up"]
+                    lines += [
+                        f"link set dev {dev} addrgenmode none",
+                        f"address add {ip}/{e.prefixlen} dev {dev}",
+                        f"link set dev {dev} up",
+                    ]
                 run([IP, "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n")
         except BaseException:
             self.close()
@@ -550,8 +583,9 @@ class Testbed:
         elif dev == ends.receiver_dev:
             netns = self.receiver_ns
         else:
-            raise ValueError(f"{dev} is not an end of link {link_name} "
-                             f"({ends.sender_dev}, {ends.receiver_dev})")
+            raise ValueError(
+                f"{dev} is not an end of link {link_name} ({ends.sender_dev}, {ends.receiver_dev})"
+            )
         self._batch(netns).send(argv)
         if wait:
             self.sync()
@@ -564,8 +598,14 @@ class Testbed:
         if errors:
             raise NetnsError("tc failed: " + "; ".join(errors))
 
-    def shape(self, link: Any, *, name: str | None = None, rate_bps: float | None = None,
-              packet_bytes: int | None = None) -> None:
+    def shape(
+        self,
+        link: Any,
+        *,
+        name: str | None = None,
+        rate_bps: float | None = None,
+        packet_bytes: int | None = None,
+    ) -> None:
         """Install a link's whole qdisc tree from a LinkSpec (or a timeline state dict + name)."""
         from bondlab.real import shaping
 
@@ -600,13 +640,15 @@ class Testbed:
         self._procs.append(proc)
         return proc
 
-    def run(self, side: str, argv: Sequence[str], *, timeout: float | None = None,
-            **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+    def run(
+        self, side: str, argv: Sequence[str], *, timeout: float | None = None, **kwargs: Any
+    ) -> subprocess.CompletedProcess[Any]:
         """subprocess.run inside a namespace."""
         return subprocess.run(self.exec_argv(side, argv), timeout=timeout, **kwargs)
 
-    def call(self, side: str, fn: Callable[..., Any], *args: Any, timeout: float | None = None,
-             **kwargs: Any) -> Any:
+    def call(
+        self, side: str, fn: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any
+    ) -> Any:
         """fn(*args, **kwargs) in a forked child inside a namespace (see call_in_netns)."""
         return call_in_netns(self.netns(side), fn, *args, timeout=timeout, **kwargs)
 

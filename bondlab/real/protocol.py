@@ -9,10 +9,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-MAGIC = b"BLB1"
-_HEADER = struct.Struct(
-    "!4sQIdHHBBI"
-)  # magic, seq, frame_id, capture_t, n_packets, index, flags, link, frame bytes
+MAGIC = b"BLB2"
+# magic, seq, frame_id, capture_t, write_t, n_packets, index, flags, link, frame bytes
+_HEADER = struct.Struct("!4sQIddHHBBI")
 HEADER_BYTES = _HEADER.size
 FLAG_IFRAME = 0x01
 
@@ -27,15 +26,17 @@ class BondHeader:
     is_iframe: bool
     link: int
     frame_bytes: int
+    write_t: float = 0.0  # when the sender handed it to librist (librist's buffer counts from here)
 
 
-def pack(h: BondHeader, packet_bytes: int) -> bytes:
-    """Header, zero-padded to `packet_bytes` (the size the encoder model gave this packet)."""
+def pack(h: BondHeader, packet_bytes: int, write_t: float) -> bytes:
+    """Header stamped with `write_t`, zero-padded to `packet_bytes` (the encoder model's size)."""
     head = _HEADER.pack(
         MAGIC,
         h.seq,
         h.frame_id,
         h.capture_t,
+        write_t,
         h.n_packets,
         h.index,
         FLAG_IFRAME if h.is_iframe else 0,
@@ -49,7 +50,7 @@ def unpack(payload: bytes) -> BondHeader:
     """Parse a payload's header; ValueError if it is not one of ours."""
     if len(payload) < HEADER_BYTES:
         raise ValueError(f"payload of {len(payload)} bytes is shorter than the bonding header")
-    magic, seq, fid, cap, n, idx, flags, link, fbytes = _HEADER.unpack_from(payload)
+    magic, seq, fid, cap, write_t, n, idx, flags, link, fbytes = _HEADER.unpack_from(payload)
     if magic != MAGIC:
         raise ValueError("payload does not start with the bonding header magic")
-    return BondHeader(seq, fid, cap, n, idx, bool(flags & FLAG_IFRAME), link, fbytes)
+    return BondHeader(seq, fid, cap, n, idx, bool(flags & FLAG_IFRAME), link, fbytes, write_t)

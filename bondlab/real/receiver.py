@@ -22,6 +22,7 @@ from bondlab.real.proc import start_process
 from bondlab.real.protocol import unpack
 
 log = logging.getLogger("bondlab.real.receiver")
+ARRIVAL_DTYPE = [("seq", "i8"), ("frame_id", "i8"), ("arrival", "f8"), ("link", "i2"), ("write_t", "f8")]
 
 
 class RealReceiver:
@@ -38,7 +39,7 @@ class RealReceiver:
                 rx = librist.RistReceiver()
                 rx.add_peer(url)
                 self.contexts.append(rx)
-        self.rows: list[tuple[int, int, float, int]] = []  # seq, frame_id, arrival, link
+        self.rows: list[tuple[int, int, float, int, float]] = []  # seq, frame_id, arrival, link, write_t
         self.bad = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -62,7 +63,7 @@ class RealReceiver:
                 self.bad += 1
                 continue
             with self._lock:
-                self.rows.append((h.seq, h.frame_id, now, h.link))
+                self.rows.append((h.seq, h.frame_id, now, h.link, h.write_t))
 
     def stop(self) -> None:
         self._stop.set()
@@ -73,9 +74,7 @@ class RealReceiver:
 
     def arrivals(self) -> np.ndarray:
         with self._lock:
-            return np.array(
-                self.rows, dtype=[("seq", "i8"), ("frame_id", "i8"), ("arrival", "f8"), ("link", "i2")]
-            )
+            return np.array(self.rows, dtype=ARRIVAL_DTYPE)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -189,9 +189,9 @@ class RealSender:
 
     def _write(self, link: int, header: BondHeader, size: int) -> None:
         if self.scheduler == RIST_WEIGHTED:  # librist picks the peer; bytes per link come from its stats
-            self.senders[0].write(pack(header, size))
+            self.senders[0].write(pack(header, size, time.monotonic()))
         else:
-            self.senders[link].write(pack(header, size))
+            self.senders[link].write(pack(header, size, time.monotonic()))
             self.link_bytes[link] += size
         self.packets_sent += 1
 

@@ -180,15 +180,22 @@ def loss_args(state: Mapping[str, Any]) -> list[str]:
             g = g.model_dump()
         loss_bad = 1 - (1 - g["loss_bad"]) * (1 - p)
         loss_good = 1 - (1 - g["loss_good"]) * (1 - p)
-        return ["loss", "gemodel", _percent(g["p_good_bad"]), _percent(g["p_bad_good"]),
-                _percent(loss_bad), _percent(loss_good)]
+        return [
+            "loss",
+            "gemodel",
+            _percent(g["p_good_bad"]),
+            _percent(g["p_bad_good"]),
+            _percent(loss_bad),
+            _percent(loss_good),
+        ]
     if p > 0:
         return ["loss", "random", _percent(p)]
     return []
 
 
-def bottleneck_rate_bps(state: Mapping[str, Any], rate_bps: float | None = None,
-                        packet_bytes: int = DEFAULT_PACKET_BYTES) -> int:
+def bottleneck_rate_bps(
+    state: Mapping[str, Any], rate_bps: float | None = None, packet_bytes: int = DEFAULT_PACKET_BYTES
+) -> int:
     """The htb rate in frame bit/s: capacity_bps, or `rate_bps` (the trace's current window)."""
     if not state["up"]:
         return round(RATE_FLOOR_BPS)
@@ -205,42 +212,120 @@ def bottleneck_rate_bps(state: Mapping[str, Any], rate_bps: float | None = None,
 
 def uplink_netem_argv(dev: str, state: Mapping[str, Any], distribution: str | None = None) -> list[str]:
     """Root netem on the sender end: delay, jitter and loss of the uplink."""
-    return [TC, "qdisc", "replace", "dev", dev, "root", "handle", ROOT, "netem",
-            "limit", str(NETEM_LIMIT), *delay_args(state, distribution), *loss_args(state)]
+    return [
+        TC,
+        "qdisc",
+        "replace",
+        "dev",
+        dev,
+        "root",
+        "handle",
+        ROOT,
+        "netem",
+        "limit",
+        str(NETEM_LIMIT),
+        *delay_args(state, distribution),
+        *loss_args(state),
+    ]
 
 
 def htb_qdisc_argv(dev: str) -> list[str]:
-    return [TC, "qdisc", "replace", "dev", dev, "parent", BOTTLENECK_PARENT, "handle", HTB, "htb",
-            "default", HTB_CLASS.split(":")[1]]
+    return [
+        TC,
+        "qdisc",
+        "replace",
+        "dev",
+        dev,
+        "parent",
+        BOTTLENECK_PARENT,
+        "handle",
+        HTB,
+        "htb",
+        "default",
+        HTB_CLASS.split(":")[1],
+    ]
 
 
-def rate_argv(dev: str, state: Mapping[str, Any], rate_bps: float | None = None,
-              packet_bytes: int = DEFAULT_PACKET_BYTES) -> list[str]:
+def rate_argv(
+    dev: str,
+    state: Mapping[str, Any],
+    rate_bps: float | None = None,
+    packet_bytes: int = DEFAULT_PACKET_BYTES,
+) -> list[str]:
     """The htb class that sets the bottleneck rate; the one command a trace step issues."""
     bps = bottleneck_rate_bps(state, rate_bps, packet_bytes)
     burst = str(max(MIN_BURST_BYTES, math.ceil(bps * BURST_S / 8)))
-    return [TC, "class", "replace", "dev", dev, "parent", HTB, "classid", HTB_CLASS, "htb",
-            "rate", _bits(bps), "ceil", _bits(bps), "burst", burst, "cburst", burst,
-            "quantum", str(HTB_QUANTUM)]
+    return [
+        TC,
+        "class",
+        "replace",
+        "dev",
+        dev,
+        "parent",
+        HTB,
+        "classid",
+        HTB_CLASS,
+        "htb",
+        "rate",
+        _bits(bps),
+        "ceil",
+        _bits(bps),
+        "burst",
+        burst,
+        "cburst",
+        burst,
+        "quantum",
+        str(HTB_QUANTUM),
+    ]
 
 
 def queue_argv(dev: str, state: Mapping[str, Any], packet_bytes: int = DEFAULT_PACKET_BYTES) -> list[str]:
-    return [TC, "qdisc", "replace", "dev", dev, "parent", HTB_CLASS, "handle", QUEUE, "bfifo",
-            "limit", str(queue_limit_bytes(int(state["queue_bytes"]), packet_bytes))]
+    return [
+        TC,
+        "qdisc",
+        "replace",
+        "dev",
+        dev,
+        "parent",
+        HTB_CLASS,
+        "handle",
+        QUEUE,
+        "bfifo",
+        "limit",
+        str(queue_limit_bytes(int(state["queue_bytes"]), packet_bytes)),
+    ]
 
 
 def reverse_netem_argv(dev: str, state: Mapping[str, Any], distribution: str | None = None) -> list[str]:
     """Root netem on the receiver end: the ACK/NACK path gets the delay, and 100% loss while down."""
-    argv = [TC, "qdisc", "replace", "dev", dev, "root", "handle", ROOT, "netem",
-            "limit", str(NETEM_LIMIT), *delay_args(state, distribution)]
+    argv = [
+        TC,
+        "qdisc",
+        "replace",
+        "dev",
+        dev,
+        "root",
+        "handle",
+        ROOT,
+        "netem",
+        "limit",
+        str(NETEM_LIMIT),
+        *delay_args(state, distribution),
+    ]
     if not state["up"]:
         argv += ["loss", "random", "100%"]
     return argv
 
 
-def link_argvs(link: LinkSpec | Mapping[str, Any], sender_dev: str, receiver_dev: str, *,
-               rate_bps: float | None = None, packet_bytes: int = DEFAULT_PACKET_BYTES,
-               distribution: str | None = None) -> list[list[str]]:
+def link_argvs(
+    link: LinkSpec | Mapping[str, Any],
+    sender_dev: str,
+    receiver_dev: str,
+    *,
+    rate_bps: float | None = None,
+    packet_bytes: int = DEFAULT_PACKET_BYTES,
+    distribution: str | None = None,
+) -> list[list[str]]:
     """Every command that sets a link up, in order (the htb tree hangs under the root netem)."""
     state = link_state(link)
     return [
@@ -252,21 +337,36 @@ def link_argvs(link: LinkSpec | Mapping[str, Any], sender_dev: str, receiver_dev
     ]
 
 
-def _changeable(state: Mapping[str, Any], sender_dev: str, receiver_dev: str, rate_bps: float | None,
-                packet_bytes: int, distribution: str | None) -> list[list[str] | None]:
+def _changeable(
+    state: Mapping[str, Any],
+    sender_dev: str,
+    receiver_dev: str,
+    rate_bps: float | None,
+    packet_bytes: int,
+    distribution: str | None,
+) -> list[list[str] | None]:
     try:
         rate: list[str] | None = rate_argv(sender_dev, state, rate_bps, packet_bytes)
     except ValueError:
         rate = None  # trace link without a known rate: always re-issue
-    return [uplink_netem_argv(sender_dev, state, distribution), rate,
-            queue_argv(sender_dev, state, packet_bytes),
-            reverse_netem_argv(receiver_dev, state, distribution)]
+    return [
+        uplink_netem_argv(sender_dev, state, distribution),
+        rate,
+        queue_argv(sender_dev, state, packet_bytes),
+        reverse_netem_argv(receiver_dev, state, distribution),
+    ]
 
 
-def change_argvs(state: LinkSpec | Mapping[str, Any], changes: Mapping[str, Any], sender_dev: str,
-                 receiver_dev: str, *, rate_bps: float | None = None,
-                 packet_bytes: int = DEFAULT_PACKET_BYTES,
-                 distribution: str | None = None) -> tuple[dict[str, Any], list[list[str]]]:
+def change_argvs(
+    state: LinkSpec | Mapping[str, Any],
+    changes: Mapping[str, Any],
+    sender_dev: str,
+    receiver_dev: str,
+    *,
+    rate_bps: float | None = None,
+    packet_bytes: int = DEFAULT_PACKET_BYTES,
+    distribution: str | None = None,
+) -> tuple[dict[str, Any], list[list[str]]]:
     """Apply an event's changed fields: (new state, only the commands whose arguments change).
 
     `rate_bps` is the trace's rate at the event time when the link is (or becomes) trace-driven.
@@ -281,8 +381,9 @@ def change_argvs(state: LinkSpec | Mapping[str, Any], changes: Mapping[str, Any]
     return after, [n for o, n in zip(old, new, strict=True) if n is not None and n != o]
 
 
-def trace_rate_steps(trace: Trace, offset_s: float, duration_s: float,
-                     step_s: float = STEP_S) -> list[tuple[float, float]]:
+def trace_rate_steps(
+    trace: Trace, offset_s: float, duration_s: float, step_s: float = STEP_S
+) -> list[tuple[float, float]]:
     """(t, rate_bps) at each change of the windowed trace rate; t from the start of the replay.
 
     The first entry is at t=0. Rates are IP bit/s as in the trace (0 for a window without any
@@ -369,28 +470,45 @@ def check_expressible(scenario: Scenario) -> list[str]:
         for t, st in timeline:
             cap = st["capacity_bps"]
             if cap is not None and cap < MIN_RATE_BPS:
-                note("cap0", f"{_where(i, 'capacity_bps', t)}: {cap:g} bit/s is below 8 bit/s; tc rates "
-                     "are whole bytes per second, so it cannot be set")
+                note(
+                    "cap0",
+                    f"{_where(i, 'capacity_bps', t)}: {cap:g} bit/s is below 8 bit/s; tc rates "
+                    "are whole bytes per second, so it cannot be set",
+                )
             elif cap is not None and cap < RATE_FLOOR_BPS:
-                note("caplow", f"{_where(i, 'capacity_bps', t)}: at {cap:g} bit/s one {frame}-byte frame "
-                     f"takes {frame * 8 / cap:.2f} s and htb applies a later rate change only after the "
-                     "frame in service has left")
+                note(
+                    "caplow",
+                    f"{_where(i, 'capacity_bps', t)}: at {cap:g} bit/s one {frame}-byte frame "
+                    f"takes {frame * 8 / cap:.2f} s and htb applies a later rate change only after the "
+                    "frame in service has left",
+                )
             mean_loss = _mean_loss(st)
             if mean_loss >= LOSS_PLACEMENT_REPORT:
                 field = "gilbert" if st["gilbert"] is not None else "loss"
-                note("loss", f"{_where(i, field, t)}: netem drops before the bottleneck, so lost packets "
-                     "do not use capacity (in the sim they do): a saturated link delivers "
-                     f"{mean_loss:.0%} more")
+                note(
+                    "loss",
+                    f"{_where(i, field, t)}: netem drops before the bottleneck, so lost packets "
+                    "do not use capacity (in the sim they do): a saturated link delivers "
+                    f"{mean_loss:.0%} more",
+                )
             if not st["up"]:
-                note("down", f"{_where(i, 'up', t)}: while down, packets already queued trickle out at "
-                     f"{RATE_FLOOR_BPS / 1000:.0f} kbit/s instead of all waiting (htb cannot stop)")
+                note(
+                    "down",
+                    f"{_where(i, 'up', t)}: while down, packets already queued trickle out at "
+                    f"{RATE_FLOOR_BPS / 1000:.0f} kbit/s instead of all waiting (htb cannot stop)",
+                )
         if link.gilbert is not None or any(st["gilbert"] is not None for _, st in timeline):
-            resets = [t for (t, st), (_, prev) in zip(timeline[1:], timeline[:-1], strict=True)
-                      if st["gilbert"] is not None and any(st[f] != prev[f] for f in _NETEM_FIELDS)]
+            resets = [
+                t
+                for (t, st), (_, prev) in zip(timeline[1:], timeline[:-1], strict=True)
+                if st["gilbert"] is not None and any(st[f] != prev[f] for f in _NETEM_FIELDS)
+            ]
             if resets:
                 times = ", ".join(f"{t:g}" for t in resets)
-                out.append(f"links[{i}].gilbert: each change of delay/jitter/loss/gilbert/up restarts "
-                           f"netem's Gilbert-Elliott chain in the good state (at t={times} s)")
+                out.append(
+                    f"links[{i}].gilbert: each change of delay/jitter/loss/gilbert/up restarts "
+                    f"netem's Gilbert-Elliott chain in the good state (at t={times} s)"
+                )
         for start, end, trace, trace_t in _trace_segments(scenario, link.name):
             try:
                 tr = load_trace(scenario.trace_path(trace))
@@ -401,7 +519,9 @@ def check_expressible(scenario: Scenario) -> list[str]:
             zero = int((rates <= 0).sum())
             if zero:
                 where = f"links[{i}].trace" + ("" if start == 0 else f" (from t={start:g} s)")
-                out.append(f"{where}: {zero} of {len(rates)} {STEP_S * 1000:.0f} ms windows have no delivery "
-                           f"opportunity; they run at the {RATE_FLOOR_BPS / 1000:.0f} kbit/s floor "
-                           "(one frame per window)")
+                out.append(
+                    f"{where}: {zero} of {len(rates)} {STEP_S * 1000:.0f} ms windows have no delivery "
+                    f"opportunity; they run at the {RATE_FLOOR_BPS / 1000:.0f} kbit/s floor "
+                    "(one frame per window)"
+                )
     return out

@@ -118,8 +118,12 @@ def vm_prerequisites() -> tuple[bool, str]:
     return True, f"kernel {kernel}, {vng}, TCG emulation (slow: ~10x, boot 12-50 s)"
 
 
-def guest_script(argv: Sequence[str], env: Mapping[str, str] | None = None,
-                 modules: Iterable[str] = DEFAULT_MODULES, cwd: str | Path | None = None) -> str:
+def guest_script(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    modules: Iterable[str] = DEFAULT_MODULES,
+    cwd: str | Path | None = None,
+) -> str:
     """The sh script given to --exec: preload modules, cd, then exec the command with env."""
     mods = list(modules)
     parts = []
@@ -137,10 +141,18 @@ def guest_script(argv: Sequence[str], env: Mapping[str, str] | None = None,
     return "; ".join(parts)
 
 
-def build_vng_argv(argv: Sequence[str], *, rwdirs: Iterable[str | Path] = (),
-                   env: Mapping[str, str] | None = None, kernel: str | Path | None = None,
-                   memory: str = "1G", cpus: int = 2, modules: Iterable[str] = DEFAULT_MODULES,
-                   cwd: str | Path | None = None, kvm: bool = False) -> list[str]:
+def build_vng_argv(
+    argv: Sequence[str],
+    *,
+    rwdirs: Iterable[str | Path] = (),
+    env: Mapping[str, str] | None = None,
+    kernel: str | Path | None = None,
+    memory: str = "1G",
+    cpus: int = 2,
+    modules: Iterable[str] = DEFAULT_MODULES,
+    cwd: str | Path | None = None,
+    kvm: bool = False,
+) -> list[str]:
     """The vng command line for `argv` (no shell involved on the host side).
 
     KVM stays off unless `kvm=True`: a /dev/kvm that exists is no proof that it works (on this
@@ -208,10 +220,20 @@ def _kill_group(proc: subprocess.Popen[str], grace_s: float = 3.0) -> None:
     proc.wait()
 
 
-def run_in_vm(argv: Sequence[str], rwdirs: Iterable[str | Path] = (), timeout_s: float = 600.0,
-              env: Mapping[str, str] | None = None, *, kernel: str | Path | None = None,
-              memory: str = "1G", cpus: int = 2, modules: Iterable[str] = DEFAULT_MODULES,
-              cwd: str | Path | None = None, forward_output: bool = True, kvm: bool = False) -> VMResult:
+def run_in_vm(
+    argv: Sequence[str],
+    rwdirs: Iterable[str | Path] = (),
+    timeout_s: float = 600.0,
+    env: Mapping[str, str] | None = None,
+    *,
+    kernel: str | Path | None = None,
+    memory: str = "1G",
+    cpus: int = 2,
+    modules: Iterable[str] = DEFAULT_MODULES,
+    cwd: str | Path | None = None,
+    forward_output: bool = True,
+    kvm: bool = False,
+) -> VMResult:
     """Boot a VM, run `argv` as root inside it, return its exit status and output.
 
     stdout/stderr are captured and, with `forward_output`, echoed line by line to ours as they
@@ -219,21 +241,42 @@ def run_in_vm(argv: Sequence[str], rwdirs: Iterable[str | Path] = (), timeout_s:
     is raised with the output so far; on KeyboardInterrupt/SystemExit the group is killed
     before the exception propagates.
     """
-    cmd = build_vng_argv(argv, rwdirs=rwdirs, env=env, kernel=kernel, memory=memory, cpus=cpus,
-                         modules=modules, cwd=cwd, kvm=kvm)
+    cmd = build_vng_argv(
+        argv,
+        rwdirs=rwdirs,
+        env=env,
+        kernel=kernel,
+        memory=memory,
+        cpus=cpus,
+        modules=modules,
+        cwd=cwd,
+        kvm=kvm,
+    )
     host_env = dict(os.environ)
     vng_dir = str(Path(cmd[0]).parent)
     host_env["PATH"] = vng_dir + os.pathsep + host_env.get("PATH", "/usr/bin:/bin")
     out: list[str] = []
     err: list[str] = []
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, errors="replace", env=host_env, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        env=host_env,
+        start_new_session=True,
+    )
     assert proc.stdout is not None and proc.stderr is not None
-    pumps = [threading.Thread(target=_pump, args=(proc.stdout, out, sys.stdout if forward_output else None),
-                              daemon=True),
-             threading.Thread(target=_pump, args=(proc.stderr, err, sys.stderr if forward_output else None),
-                              daemon=True)]
+    pumps = [
+        threading.Thread(
+            target=_pump, args=(proc.stdout, out, sys.stdout if forward_output else None), daemon=True
+        ),
+        threading.Thread(
+            target=_pump, args=(proc.stderr, err, sys.stderr if forward_output else None), daemon=True
+        ),
+    ]
     for t in pumps:
         t.start()
     try:
@@ -264,8 +307,10 @@ def main(args: Sequence[str] | None = None) -> int:
     """`python -m bondlab.real.vm CMD...`: run CMD in the VM (cwd and the cwd tree writable)."""
     argv = list(sys.argv[1:] if args is None else args)
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: python -m bondlab.real.vm COMMAND [ARG...]  (runs as root in a virtme-ng VM;"
-              " the current directory is writable)")
+        print(
+            "usage: python -m bondlab.real.vm COMMAND [ARG...]  (runs as root in a virtme-ng VM;"
+            " the current directory is writable)"
+        )
         return 2
     ok, reason = vm_prerequisites()
     if not ok:
