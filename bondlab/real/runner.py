@@ -6,13 +6,14 @@ sender process, arrivals.npy from the receiver process, shaping.json (what the l
 when). `assemble` then turns them into the same metrics.json / timeseries.parquet as a sim run,
 with core's receiver judging every frame against its playout deadline.
 
-librist's receiver releases each packet `buffer` ms after the sender wrote it, or later if it
-arrived (or was repaired) later. The buffer is `receiver.latency_ms`, the sim's ARQ budget, and a
-packet is judged by how long after its *write* librist released it (the header carries the write
-time): on time when that is within the buffer plus RELEASE_TOLERANCE_MS for librist's own release
-jitter. Counting from the write rather than the capture leaves out the sender process's lag behind
-real time, an artefact of a slow emulation host (reported as frames_behind_real_time); counting
-from the capture in the TCG VM made 9-30 % of packets late that the network had delivered in time.
+librist's receiver releases a packet on a fixed schedule: its write time + an offset librist fixes
+when the flow starts (about the one-way delay then) + `buffer`; a packet that arrives (or is
+repaired) after that comes out late or not at all. The sim's budget is `receiver.latency_ms` from
+capture, network delay included, so each link's buffer is the latency minus its base one-way delay.
+A packet is judged by how long after its *write* librist released it (the header carries the write
+time): on time when no later than its flow's schedule (the earliest releases of that flow, 5th
+percentile) + RELEASE_TOLERANCE_MS. Counting from the write leaves out the sender process's lag
+behind real time, an artefact of a slow emulation host (reported as frames_behind_real_time).
 """
 
 from __future__ import annotations
@@ -55,9 +56,10 @@ class Action:
     capacity_bps: float  # what the link's bottleneck is set to from t on (IP bit/s; 0 while down)
 
 
-def buffer_ms(scenario: Scenario) -> int:
-    """librist's recovery buffer: the playout latency, the same ARQ budget as in the sim."""
-    return int(scenario.receiver.latency_ms)
+def buffer_ms(scenario: Scenario, link: int) -> int:
+    """librist's recovery buffer on one link: the sim's ARQ budget (playout latency from capture)
+    less that link's base one-way delay, which librist's release schedule adds by itself."""
+    return int(max(scenario.receiver.latency_ms - scenario.links[link].delay_ms, 50))
 
 
 def _rate_now(scenario: Scenario, state: dict[str, Any], trace_t: float) -> float | None:
@@ -146,7 +148,7 @@ def inner_run(scenario: Scenario, scheduler: str, out_dir: Path, timeout_s: floa
     out_dir.mkdir(parents=True, exist_ok=True)
     netns.cleanup_stale()
     names = [link.name for link in scenario.links]
-    buf = buffer_ms(scenario)
+    bufs = [buffer_ms(scenario, i) for i in range(len(names))]
     with netns.Testbed(names) as tb:
         actions = plan_actions(scenario, tb.links)
         for action in (a for a in actions if a.t == 0.0):
@@ -161,10 +163,10 @@ def inner_run(scenario: Scenario, scheduler: str, out_dir: Path, timeout_s: floa
             # cname on the listening side: librist's sender stats carry the receiver's cname, which is
             # how rist-weighted (one context, a peer per link) tells its links apart.
             "listen_urls": [
-                f"rist://@{e.receiver_ip}:{p}?buffer={buf}&cname={e.name}" for e, p in zip(ends, ports)
+                f"rist://@{e.receiver_ip}:{p}?buffer={b}&cname={e.name}" for e, p, b in zip(ends, ports, bufs)
             ],
             "peer_urls": [
-                f"rist://{e.receiver_ip}:{p}?buffer={buf}&cname={e.name}" for e, p in zip(ends, ports)
+                f"rist://{e.receiver_ip}:{p}?buffer={b}&cname={e.name}" for e, p, b in zip(ends, ports, bufs)
             ],
             "rist_log_level": os.environ.get("BONDLAB_RIST_LOG", "error"),
         }
@@ -239,11 +241,12 @@ def assemble(
     for fid, capture_t, is_iframe, n_packets, size in frames:
         rx.register_frame(fid, capture_t, bool(is_iframe), n_packets, size)
         frame_capture[fid] = capture_t
-    tolerance = RELEASE_TOLERANCE_MS / 1000.0
-    for seq, fid, arrival, _link, write_t in arrivals.tolist():
-        if fid in frame_capture:
-            # capture + time from write to librist's release: the sender's own lag is left out
-            rx.on_packet(seq, fid, frame_capture[fid] + (arrival - write_t) - tolerance)
+    one_flow = json.loads((out_dir / "inner.json").read_text())["scheduler"] == "rist-weighted"
+    late_by = release_lateness(arrivals, one_flow)
+    latency = scenario.receiver.latency_ms / 1000.0
+    for (seq, fid), late in zip(arrivals[["seq", "frame_id"]].tolist(), late_by.tolist()):
+        if fid in frame_capture:  # on time iff released no later than schedule + tolerance
+            rx.on_packet(seq, fid, frame_capture[fid] + latency + late)
     report = rx.report()
     names = [link.name for link in scenario.links]
     changes = pd.DataFrame(shaping_log["changes"])
@@ -265,9 +268,27 @@ def assemble(
         link_capacity_share=cap_share,
     )
     metrics["real"] = {k: summary[k] for k in ("cpu_s", "wall_s", "cpu_cores", "frames_behind_real_time")}
-    metrics["real"]["librist_buffer_ms"] = buffer_ms(scenario)
+    buffers = [buffer_ms(scenario, i) for i in range(len(scenario.links))]
+    metrics["real"]["librist_buffer_ms"] = min(buffers)
+    metrics["real"]["librist_buffer_ms_per_link"] = buffers
     ts = _timeseries(out_dir, changes, scenario)
     return metrics, ts, summary["messages"], report.delays_ms
+
+
+def release_lateness(arrivals: np.ndarray, one_flow: bool) -> np.ndarray:
+    """Seconds each packet came out of librist after its flow's schedule + tolerance (<= 0: on time).
+
+    The schedule is the flow's typical earliest release after the write (5th percentile): one flow
+    per link, or a single flow for rist-weighted (one receiver context).
+    """
+    release = arrivals["arrival"] - arrivals["write_t"]
+    flows = np.zeros(len(arrivals), dtype=int) if one_flow else arrivals["link"].astype(int)
+    late = np.empty(len(arrivals))
+    for flow in np.unique(flows):
+        mask = flows == flow
+        schedule = np.percentile(release[mask], 5)
+        late[mask] = release[mask] - schedule - RELEASE_TOLERANCE_MS / 1000.0
+    return late
 
 
 def _capacity_share(changes: pd.DataFrame, names: list[str], duration: float) -> list[float]:
