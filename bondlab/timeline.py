@@ -87,3 +87,25 @@ def link_timeline(scenario: Scenario, name: str) -> list[tuple[float, dict[str, 
     timeline = [(0.0, initial_state(scenario.link(name)))]
     timeline += [(c.t, c.state) for c in expand_events(scenario) if c.link == name]
     return timeline
+
+
+def trace_segments(scenario: Scenario, name: str) -> list[tuple[float, float, dict[str, Any], float]]:
+    """(start, end, state, trace time at start) of each trace-driven stretch of a link's timeline.
+
+    Trace time keeps running through changes of other fields (the radio channel goes on); it
+    restarts at `trace_offset_s` only when an event sets a different trace or offset.
+    """
+    timeline = link_timeline(scenario, name)
+    base = scenario.link(name).trace
+    origin = 0.0
+    prev: tuple[Any, Any] | None = None
+    out = []
+    for k, (t, state) in enumerate(timeline):
+        key = (state["trace"], state["trace_offset_s"])
+        if state["trace"] is not None and key != prev:
+            origin = 0.0 if (state["trace"] == base and t == 0.0) else t
+        prev = key
+        end = timeline[k + 1][0] if k + 1 < len(timeline) else scenario.duration_s
+        if state["trace"] is not None and end > t:
+            out.append((t, end, state, state["trace_offset_s"] + (t - origin)))
+    return out

@@ -35,7 +35,7 @@ from bondlab.core.metrics import build_metrics
 from bondlab.core.receiver import BondedReceiver
 from bondlab.real import netns, shaping
 from bondlab.scenario import Scenario, parse_scenario
-from bondlab.timeline import expand_events, initial_state
+from bondlab.timeline import expand_events, initial_state, trace_segments
 from bondlab.traces import load_trace
 
 RELEASE_TOLERANCE_MS = 50.0
@@ -97,13 +97,12 @@ def plan_actions(scenario: Scenario, ends: dict[str, netns.LinkEnds]) -> list[Ac
         actions.append(Action(change.t, change.link, argvs, _capacity(after, rate)))
     for link in scenario.links:
         e = ends[link.name]
-        for start, end, trace, trace_t0 in shaping._trace_segments(scenario, link.name):
-            steps = shaping.trace_rate_steps(load_trace(scenario.trace_path(trace)), trace_t0, end - start)
-            for dt, rate in steps:
+        for start, end, state, trace_t0 in trace_segments(scenario, link.name):
+            trace = load_trace(scenario.trace_path(state["trace"]))
+            for dt, rate in shaping.trace_rate_steps(trace, trace_t0, end - start):
                 t = start + dt
                 if t == 0.0 or t >= end:
                     continue  # t=0 is the initial shaping; a segment's end belongs to the next state
-                state = _state_at(scenario, link.name, t)
                 actions.append(
                     Action(
                         t,
@@ -122,18 +121,8 @@ def _capacity(state: dict[str, Any], rate: float | None) -> float:
     return float(rate if rate is not None else state["capacity_bps"])
 
 
-def _state_at(scenario: Scenario, name: str, t: float) -> dict[str, Any]:
-    from bondlab.timeline import link_timeline
-
-    state = link_timeline(scenario, name)[0][1]
-    for start, st in link_timeline(scenario, name):
-        if start <= t:
-            state = st
-    return state
-
-
 def _trace_time(scenario: Scenario, name: str, t: float) -> float | None:
-    for start, end, _trace, trace_t0 in shaping._trace_segments(scenario, name):
+    for start, end, _state, trace_t0 in trace_segments(scenario, name):
         if start <= t < end:
             return trace_t0 + (t - start)
     return None

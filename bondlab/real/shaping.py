@@ -72,11 +72,11 @@ RATE_FLOOR_BPS, one 1514-byte frame per window.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from bondlab.scenario import GilbertSpec, LinkSpec, Scenario
-from bondlab.timeline import LINK_FIELDS, initial_state, link_timeline
+from bondlab.timeline import LINK_FIELDS, initial_state, link_timeline, trace_segments
 from bondlab.traces import MTU_BYTES, Trace, load_trace
 
 TC = "/usr/sbin/tc"  # full path: inside the VM busybox applets come first on PATH
@@ -428,22 +428,6 @@ def _where(i: int, field: str, t: float) -> str:
     return f"links[{i}].{field}" + ("" if t == 0 else f" (from t={t:g} s, set by an event)")
 
 
-def _trace_segments(scenario: Scenario, name: str) -> Iterable[tuple[float, float, str, float]]:
-    """(start, end, trace, trace time at start) of each trace-driven stretch of a link."""
-    timeline = link_timeline(scenario, name)
-    base = scenario.link(name).trace
-    origin = 0.0
-    prev: tuple[Any, Any] | None = None
-    for k, (t, state) in enumerate(timeline):
-        key = (state["trace"], state["trace_offset_s"])
-        if state["trace"] is not None and key != prev:
-            origin = 0.0 if (state["trace"] == base and t == 0.0) else t
-        prev = key
-        end = timeline[k + 1][0] if k + 1 < len(timeline) else scenario.duration_s
-        if state["trace"] is not None and end > t:
-            yield t, end, state["trace"], state["trace_offset_s"] + (t - origin)
-
-
 def check_expressible(scenario: Scenario) -> list[str]:
     """Where the kernel emulation departs from the scenario (and the sim): one line per issue.
 
@@ -509,7 +493,8 @@ def check_expressible(scenario: Scenario) -> list[str]:
                     f"links[{i}].gilbert: each change of delay/jitter/loss/gilbert/up restarts "
                     f"netem's Gilbert-Elliott chain in the good state (at t={times} s)"
                 )
-        for start, end, trace, trace_t in _trace_segments(scenario, link.name):
+        for start, end, seg_state, trace_t in trace_segments(scenario, link.name):
+            trace = seg_state["trace"]
             try:
                 tr = load_trace(scenario.trace_path(trace))
             except (OSError, ValueError) as exc:

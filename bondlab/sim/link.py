@@ -11,7 +11,7 @@ from typing import Any
 from bondlab.scenario import Scenario
 from bondlab.sim.loss import LossProcess
 from bondlab.sim.service import Segment, ServiceCurve
-from bondlab.timeline import link_timeline
+from bondlab.timeline import link_timeline, trace_segments
 from bondlab.traces import load_trace
 
 INF = float("inf")
@@ -42,15 +42,14 @@ class SimLink:
         self._cached: tuple[float, float, dict[str, Any]] = (-1.0, -1.0, self._timeline[0][1])
 
     def _segments(self, scenario: Scenario) -> list[Segment]:
-        base_trace = scenario.link(self.name).trace
+        # Segment.trace_ms(t) = (t - origin + offset): origin follows from the trace time at the start.
+        origins = {
+            start: start + st["trace_offset_s"] - trace_t0
+            for start, _end, st, trace_t0 in trace_segments(scenario, self.name)
+        }
         segments: list[Segment] = []
-        origin = 0.0
-        prev_trace: tuple[str | None, float] | None = None
         for t, state in self._timeline:
-            key = (state["trace"], state["trace_offset_s"])
-            if state["trace"] is not None and key != prev_trace:
-                origin = 0.0 if state["trace"] == base_trace and t == 0.0 else t
-            prev_trace = key
+            origin = origins.get(t, 0.0)
             trace = load_trace(scenario.trace_path(state["trace"])) if state["trace"] else None
             segments.append(
                 Segment(t, state["capacity_bps"], trace, origin, state["trace_offset_s"], state["up"])
