@@ -210,8 +210,8 @@ def bottleneck_rate_bps(
     return max(MIN_RATE_BPS, round(ip_bps * wire_scale(packet_bytes)))
 
 
-def uplink_netem_argv(dev: str, state: Mapping[str, Any], distribution: str | None = None) -> list[str]:
-    """Root netem on the sender end: delay, jitter and loss of the uplink."""
+def _root_netem_argv(dev: str, state: Mapping[str, Any], distribution: str | None) -> list[str]:
+    """`tc qdisc replace` of a root netem with the link's delay and jitter (both ends share it)."""
     return [
         TC,
         "qdisc",
@@ -225,8 +225,12 @@ def uplink_netem_argv(dev: str, state: Mapping[str, Any], distribution: str | No
         "limit",
         str(NETEM_LIMIT),
         *delay_args(state, distribution),
-        *loss_args(state),
     ]
+
+
+def uplink_netem_argv(dev: str, state: Mapping[str, Any], distribution: str | None = None) -> list[str]:
+    """Root netem on the sender end: delay, jitter and loss of the uplink."""
+    return [*_root_netem_argv(dev, state, distribution), *loss_args(state)]
 
 
 def htb_qdisc_argv(dev: str) -> list[str]:
@@ -298,20 +302,7 @@ def queue_argv(dev: str, state: Mapping[str, Any], packet_bytes: int = DEFAULT_P
 
 def reverse_netem_argv(dev: str, state: Mapping[str, Any], distribution: str | None = None) -> list[str]:
     """Root netem on the receiver end: the ACK/NACK path gets the delay, and 100% loss while down."""
-    argv = [
-        TC,
-        "qdisc",
-        "replace",
-        "dev",
-        dev,
-        "root",
-        "handle",
-        ROOT,
-        "netem",
-        "limit",
-        str(NETEM_LIMIT),
-        *delay_args(state, distribution),
-    ]
+    argv = _root_netem_argv(dev, state, distribution)
     if not state["up"]:
         argv += ["loss", "random", "100%"]
     return argv
