@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,3 +22,10 @@ def start_process(args: list[str], name: str) -> tuple[dict[str, Any], Path]:
     )
     librist.set_log_level(config.get("rist_log_level", "warning"))
     return config, out
+
+
+def signal_ready(path: Path, text: str) -> None:
+    """Create a ready file atomically: the orchestrator polls for it and must never read it half-written."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text + "\n")
+    os.replace(tmp, path)

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from bondlab.real import librist
-from bondlab.real.proc import start_process
+from bondlab.real.proc import signal_ready, start_process
 from bondlab.real.protocol import unpack
 
 log = logging.getLogger("bondlab.real.receiver")
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: done.set())
     rx = RealReceiver(config["listen_urls"], config["scheduler"] == "rist-weighted")
     rx.start()
-    (out / "receiver.ready").write_text("ok\n")
+    signal_ready(out / "receiver.ready", "ok")
     done.wait(timeout=float(config.get("receiver_timeout_s", 3600)))
     rx.stop()
     np.save(out / "arrivals.npy", rx.arrivals())

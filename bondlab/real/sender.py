@@ -29,7 +29,7 @@ from bondlab.core.bonding import BondingController
 from bondlab.core.encoder import EncoderModel
 from bondlab.core.stats import PeerStats
 from bondlab.real import librist
-from bondlab.real.proc import start_process
+from bondlab.real.proc import signal_ready, start_process
 from bondlab.real.protocol import BondHeader, pack
 from bondlab.scenario import parse_scenario
 
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     sender.open()
     # Start after librist's handshakes; the orchestrator times link changes from this instant.
     sender.config["start_at"] = time.monotonic() + float(config.get("start_delay_s", 1.5))
-    (out / "sender.ready").write_text(f"{sender.config['start_at']!r}\n")
+    signal_ready(out / "sender.ready", repr(sender.config["start_at"]))
     try:
         summary = sender.run()
     finally:
