@@ -15,6 +15,10 @@ from bondlab.core.schedulers import make_scheduler
 from bondlab.core.stats import PeerStats
 
 log = logging.getLogger("bondlab.bonding")
+# No rate decision in the first second: librist's EWMAs (1/8 per 100 ms, from zero) are still
+# warming up and the receiver has sent fewer than ten reports; cutting on that is the cold-start
+# collapse (6 -> 1.5 Mbps) real runs showed.
+WARMUP_S = 1.0
 T = TypeVar("T")
 
 
@@ -23,6 +27,8 @@ class LinkView:
     """What the controller believes about one link, for the timeseries."""
 
     est_capacity_bps: float
+    counted_bps: float
+    delivered_bps: float | None
     health: float
     weight: float
     credits_bytes: float
@@ -44,7 +50,10 @@ class BondingController:
         self.n_links = n_links
         self.scheduler_name = scheduler
         self.scheduler = make_scheduler(scheduler, n_links, quantum_bytes, max_credit_quanta)
-        start = rate.bitrate if rate is not None else 1_000_000
+        # At the start the only fact is the rate the operator chose for this bond: each link starts
+        # at its share of it with the headroom on top, so the first rate decision is not a cut
+        # made for want of evidence (the receiver's reports then take over).
+        start = rate.bitrate * rate.headroom if rate is not None else 1_000_000
         self.estimators = [LinkEstimator(params, start / n_links) for _ in range(n_links)]
         self.rate = rate
         self.messages: list[CongestionControl] = []
@@ -78,7 +87,8 @@ class BondingController:
 
     @property
     def total_capacity_bps(self) -> float:
-        return sum(est.capacity_bps * est.health for est in self.estimators if est.up)
+        """What the rate controller counts: per link, delivered-evidenced capacity x health (0 if down)."""
+        return sum(est.counted_bps for est in self.estimators)
 
     def on_stats(self, t: float, samples: Sequence[PeerStats]) -> CongestionControl | None:
         """One stats interval for every link: update estimates and weights, maybe advise the encoder."""
@@ -87,7 +97,7 @@ class BondingController:
         for est, sample in zip(self.estimators, samples, strict=True):
             est.update(sample, mean)
         self.scheduler.set_weights(self.weights())
-        if self.rate is None:
+        if self.rate is None or t < WARMUP_S:
             return None
         msg = self.rate.update(t, self.total_capacity_bps)
         if msg is not None:
@@ -137,7 +147,15 @@ class BondingController:
         credits = self.scheduler.credits()
         return [
             LinkView(
-                est.capacity_bps, est.health, est.weight, credits[i], est.rtt.get(), est.loss.get(), est.up
+                est.capacity_bps,
+                est.counted_bps,
+                est.delivered.value,
+                est.health,
+                est.weight,
+                credits[i],
+                est.rtt.get(),
+                est.loss.get(),
+                est.up,
             )
             for i, est in enumerate(self.estimators)
         ]

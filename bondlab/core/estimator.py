@@ -13,8 +13,15 @@ The way out used here (delay-based, in the spirit of LEDBAT/BBR):
   sent rate is an upper bound on capacity: the estimate drops to `(1 - backoff)` x min(estimate,
   sent rate), then holds for an RTT plus half the smoothing time, so one episode is not
   punished again while the smoothed RTT catches up with a queue that is already draining.
-* a link whose RTT echoes stop for `down_after_s` is down; it restarts cold at `cold_start_bps`
-  and has to earn its rate again (a cold link at full start rate loses packets).
+* what the rate controller may count is narrower than what steers the weights: capacity that was
+  delivered. The receiver's reports give a delivery rate; the counted capacity is the estimate,
+  capped by the best delivery rate of the last `evidence_window_s`, plus an allowance of
+  `evidence_allowance` that shrinks to nothing as queueing delay builds (a link that queues is
+  delivering all it can). Probing may steer the scheduler; it cannot raise the encoder alone.
+* a link is up only while the receiver's reports show packets arriving on it: replies on the
+  reverse path prove nothing about the uplink (a link at 100 % loss still answers keepalives).
+  No such proof for `down_after_s`: down. It restarts cold at `cold_start_bps` and has to earn
+  its rate again (a cold link at full start rate loses packets).
 """
 
 from __future__ import annotations
@@ -36,10 +43,22 @@ class EstimatorParams:
     probe_cap: float = 0.5  # estimate may exceed the sent rate by this fraction
     congested_ms: float = 40.0  # queueing delay that means "saturated"
     backoff: float = 0.15
-    down_after_s: float = 0.35
+    # Receiver reports come every stats interval (100 ms) and echoes every 100 ms: 6 reports in a
+    # row without new arrivals is no accident at any loss below ~50 %, and it keeps a dead link
+    # out within a second (0.6 s + the report's way back).
+    down_after_s: float = 0.6
     cold_start_bps: float = 500_000.0
     floor_bps: float = 100_000.0
     rtt_min_window_s: float = 10.0
+    # A delivery sample spans one report interval, three frames: an I-frame (4 P-frames) in it
+    # nearly doubles the rate. An EWMA of 1/10 (about 1 s) averages that away; the max over 3 s
+    # keeps the best recent rate after the load moves away.
+    delivered_alpha: float = 0.1
+    evidence_window_s: float = 3.0
+    # Counted capacity may exceed the delivered rate by this much while no queue builds: more than
+    # the rate controller's headroom x margin (1.1 x 1.05), so it can still climb, by steps of up
+    # to 1.3 / 1.1 = 18 % (from 6 to 11 Mbps in four raises).
+    evidence_allowance: float = 0.3
 
 
 class LinkEstimator:
@@ -54,14 +73,33 @@ class LinkEstimator:
         self.up = True
         self.congested = False
         self._last_t: float | None = None
-        self._last_echo_t: float | None = None
         self._hold_until = float("-inf")
         self._prev_rtt: float | None = None
         self._rtt_window: deque[tuple[float, float]] = deque()
+        self.sent_bps = Ewma(params.alpha)
+        self.delivered = Ewma(params.delivered_alpha)
+        self._delivered_window: deque[tuple[float, float]] = deque()
 
     @property
     def weight(self) -> float:
         return self.capacity_bps * self.health if self.up else 0.0
+
+    @property
+    def delivered_max_bps(self) -> float | None:
+        """Best smoothed delivery rate of the evidence window (None before any report)."""
+        return self._delivered_window[0][1] if self._delivered_window else None
+
+    @property
+    def counted_bps(self) -> float:
+        """Capacity the rate controller may count: estimate x health, capped by delivery evidence."""
+        if not self.up:
+            return 0.0
+        best = self.delivered_max_bps
+        if best is None:
+            return self.weight
+        slack = max(0.0, 1.0 - self.queue_delay_ms / self.p.congested_ms)
+        evidenced = best * (1.0 + self.p.evidence_allowance * slack)
+        return min(self.capacity_bps, max(evidenced, self.p.floor_bps)) * self.health
 
     @property
     def rtt_min_ms(self) -> float | None:
@@ -75,28 +113,42 @@ class LinkEstimator:
     def update(self, s: PeerStats, bond_mean_bps: float | None = None) -> None:
         dt = 0.1 if self._last_t is None else max(s.t - self._last_t, 1e-6)
         self._last_t = s.t
-        if s.rtt_ms is None:
-            self._on_silence(s.t)
+        sent = s.bandwidth_bps if s.sent_bytes is None else s.sent_bytes * 8 / dt
+        self.sent_bps.update(sent)
+        # No report yet counts from the start of the run: a link dead from the start goes down too.
+        age = s.t if s.evidence_age_s is None else s.evidence_age_s
+        if age >= self.p.down_after_s:
+            if self.up:
+                self.up = False
+                self.health = 0.0
             return
-        was_down = not self.up
-        self._last_echo_t = s.t
-        self.up = True
-        if was_down:
+        if not self.up:  # proof of life again: start cold, earn the rate back
+            self.up = True
             self.rtt.reset()
             self.loss.reset()
             self._rtt_window.clear()
+            self._delivered_window.clear()
+            self.delivered.reset()
+            self._prev_rtt = None
             self.capacity_bps = self.p.cold_start_bps
-        self._track_rtt(s.t, s.rtt_ms)
-        self.rtt.update(s.rtt_ms)
+        if s.delivered_bps is not None:
+            self._track_delivered(s.t, self.delivered.update(s.delivered_bps))
+        if s.rtt_ms is not None:
+            self._track_rtt(s.t, s.rtt_ms)
+            self.rtt.update(s.rtt_ms)
         self.loss.update(max(0.0, min(1.0, 1.0 - s.quality / 100.0)) if s.sent else 0.0)
-        self._update_capacity(s, dt, bond_mean_bps or self.capacity_bps)
+        if self.rtt.value is not None:
+            self._update_capacity(s.t, self.sent_bps.get(), dt, bond_mean_bps or self.capacity_bps)
         self.health = health(self.loss.get(), self.rtt.get(), self.p.loss_limit, self.p.rtt_limit_ms)
 
-    def _on_silence(self, t: float) -> None:
-        last = self._last_echo_t
-        if self.up and (last is None or t - last >= self.p.down_after_s):
-            self.up = False
-            self.health = 0.0
+    def _track_delivered(self, t: float, rate: float) -> None:
+        """Sliding-window maximum of the smoothed delivery rate (a deque of decreasing rates)."""
+        window = self._delivered_window
+        while window and window[0][0] < t - self.p.evidence_window_s:
+            window.popleft()
+        while window and window[-1][1] <= rate:
+            window.pop()
+        window.append((t, rate))
 
     def _track_rtt(self, t: float, rtt_ms: float) -> None:
         """Sliding-window minimum: a deque of increasing RTTs whose head is the window's minimum."""
@@ -107,16 +159,15 @@ class LinkEstimator:
             window.pop()
         window.append((t, rtt_ms))
 
-    def _update_capacity(self, s: PeerStats, dt: float, bond_mean_bps: float) -> None:
+    def _update_capacity(self, t: float, sent: float, dt: float, bond_mean_bps: float) -> None:
         qdelay = self.queue_delay_ms
-        sent = s.bandwidth_bps
         self.congested = qdelay > self.p.congested_ms
         rising = self._prev_rtt is not None and self.rtt.get() > self._prev_rtt
         self._prev_rtt = self.rtt.get()
-        if self.congested and rising and s.t >= self._hold_until:
+        if self.congested and rising and t >= self._hold_until:
             self.capacity_bps = (1.0 - self.p.backoff) * min(self.capacity_bps, max(sent, self.p.floor_bps))
             # Wait until the cut can show in the smoothed RTT (about 1/alpha samples) before the next.
-            self._hold_until = s.t + self.rtt.get() / 1000.0 + 0.5 * dt / self.p.alpha
+            self._hold_until = t + self.rtt.get() / 1000.0 + 0.5 * dt / self.p.alpha
         if not self.congested and qdelay < self.p.congested_ms / 2:
             grown = self.capacity_bps + self.p.probe_gain * dt * max(self.capacity_bps, bond_mean_bps)
             cap = max(sent, self.p.cold_start_bps) * (1.0 + self.p.probe_cap)

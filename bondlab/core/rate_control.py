@@ -1,10 +1,19 @@
 """Active rate control: tell the encoder to slow down before the link queues fill.
 
-Total capacity = sum(capacity x health). Below bitrate x headroom the controller recommends
-total / headroom at once (a `congestion-control` message). Raising is slower, with hysteresis:
-capacity must exceed bitrate x headroom x (1 + raise_margin) for `raise_hold_s` without a cut in
-between (three times as long right after a cut), and then the bitrate grows by at most
-`raise_step`, so a noisy estimate cannot make the bitrate oscillate.
+Total capacity = the sum over links of what the estimators count (delivered-evidenced capacity
+x health). Below bitrate x headroom x (1 - cut_deadband) the controller recommends
+total / headroom at once (a `congestion-control` message); the deadband keeps a capacity that
+drifts by a few percent from turning into a message every interval (each a quality change the
+viewer sees). Raising is slower, with hysteresis: capacity must exceed bitrate x headroom x
+(1 + raise_margin) for `raise_hold_s` without a cut in between (three times as long right after
+a cut), and then the bitrate grows by at most `raise_step`, so a noisy estimate cannot make the
+bitrate oscillate.
+
+A congestion cut also remembers the bitrate that failed. For `retry_after_s` raises stop
+`retry_margin` below it: a bond whose sustainable rate lies between two raise steps would
+otherwise climb into the same wall every few seconds (cut, climb, cut: a quality change a
+second for the viewer). The memory is forgotten early when the counted capacity clears the failed
+bitrate with headroom to spare, so a capacity that really rose is still used.
 """
 
 from __future__ import annotations
@@ -44,6 +53,9 @@ class RateController:
         raise_hold_s: float = 1.0,
         raise_step: float = 0.15,
         raise_margin: float = 0.05,
+        cut_deadband: float = 0.05,
+        retry_after_s: float = 20.0,
+        retry_margin: float = 0.08,
     ) -> None:
         self.bitrate = start_bitrate
         self.min_bitrate = min_bitrate
@@ -52,18 +64,27 @@ class RateController:
         self.raise_hold_s = raise_hold_s
         self.raise_step = raise_step
         self.raise_margin = raise_margin
+        self.cut_deadband = cut_deadband
+        self.retry_after_s = retry_after_s
+        self.retry_margin = retry_margin
         self._high_since: float | None = None
         self._last_cut = float("-inf")
+        self._failed: tuple[float, int] | None = None  # (when, bitrate) of the last congestion cut
 
     def _clamp(self, bps: float) -> int:
         return int(max(self.min_bitrate, min(self.max_bitrate, bps)))
 
     def update(self, t: float, total_capacity_bps: float) -> CongestionControl | None:
         """Feed the current total capacity; returns a message when the bitrate should change."""
-        if total_capacity_bps < self.bitrate * self.headroom:
+        if total_capacity_bps < self.bitrate * self.headroom * (1 - self.cut_deadband):
             self._high_since = None
             target = self._clamp(total_capacity_bps / self.headroom)
-            if target < self.bitrate:
+            # A cut needs a moment to show (encoder reaction, the queue draining): within
+            # `raise_hold_s` of the last one, cut again only if even the new bitrate does not fit.
+            settling = t - self._last_cut < self.raise_hold_s and total_capacity_bps >= self.bitrate
+            if target < self.bitrate and not settling:
+                if self._failed is None or self._failed[1] < self.bitrate:  # one episode: its top
+                    self._failed = (t, self.bitrate)
                 self.bitrate = target
                 self._last_cut = t
                 return CongestionControl(t, target, total_capacity_bps, "congestion")
@@ -81,7 +102,14 @@ class RateController:
             return None
         self._high_since = t
         target = self._clamp(min(total_capacity_bps / self.headroom, self.bitrate * (1 + self.raise_step)))
-        if target <= self.bitrate:
+        if self._failed is not None:
+            when, failed = self._failed
+            clears = total_capacity_bps >= failed * self.headroom * (1 + self.raise_margin)
+            if t - when >= self.retry_after_s or clears:
+                self._failed = None
+            else:
+                target = min(target, int(failed * (1 - self.retry_margin)))
+        if target <= self.bitrate * 1.02:
             return None
         self.bitrate = target
         return CongestionControl(t, target, total_capacity_bps, "recovery")

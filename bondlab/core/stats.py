@@ -1,4 +1,10 @@
-"""The per-link stats sample both backends emit, shaped like librist 0.2.7 sender peer stats."""
+"""What one stats interval tells the controller about one link: only facts a sender can know.
+
+Three sources, each of which reaches the sender in packets that can be late or lost:
+librist's sender peer stats (RTT from echo round trips, the rate we pushed, retransmissions),
+our own count of the bytes we handed to the link, and the receiver's reports (srtla ACK / RTCP
+receiver report style) carried back over the link's reverse path.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class PeerStats:
-    """One stats interval of one link, as librist's sender reports it.
+    """One stats interval of one link, as the sender sees it at time `t`.
 
-    `bandwidth_bps` is what the sender pushed into the peer (an EWMA of the sent rate), not the
-    link's capacity; `rtt_ms` includes queueing delay; counts are per interval. `rtt_ms` is None
-    when no RTT echo came back during the interval (the link is silent or down).
+    `bandwidth_bps` is librist's EWMA of what the sender pushed into the peer (not capacity);
+    `rtt_ms` is the smoothed echo RTT (queueing included), None before the first echo returned;
+    `sent_bytes` is what this sender handed to the link during the interval (None when librist
+    splits the packets itself); `delivered_bps` the delivery rate the receiver reported between
+    its last two reports heard (None when no new report arrived); `evidence_age_s` the time since
+    the last report that showed new packets arriving on the link (None: none yet), the only proof
+    that the uplink delivers, since replies on the reverse path can come while it drops all.
     """
 
     t: float  # seconds, end of the interval
@@ -21,4 +31,6 @@ class PeerStats:
     retransmitted: int
     lost: int = 0  # packets the receiver reported missing for good (NACKed and not repaired)
     quality: float = 100.0
-    delivered_bps: float | None = None  # receiver-reported goodput, when the backend knows it
+    delivered_bps: float | None = None
+    sent_bytes: int | None = None
+    evidence_age_s: float | None = None

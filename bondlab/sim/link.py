@@ -1,4 +1,5 @@
-"""One simulated link: tail-drop bottleneck queue, time-varying capacity, delay, jitter, loss, outages."""
+"""One simulated link: tail-drop bottleneck queue, time-varying capacity, delay, jitter, loss, outages,
+and a reverse path (delay, jitter, loss, outages; no rate limit) for NACKs, echoes and reports."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from bondlab.sim.loss import LossProcess
 from bondlab.sim.service import Segment, ServiceCurve
 from bondlab.timeline import link_timeline, trace_segments
 from bondlab.traces import load_trace
+from bondlab.wire import WIRE_OVERHEAD_BYTES
 
 INF = float("inf")
 
@@ -23,10 +25,14 @@ class SimLink:
     Packets queue FIFO behind the bottleneck (tail drop at `queue_bytes`), leave at the capacity
     of the moment, then cross the radio hop: one-way delay + uniform jitter (as netem's default,
     so packets may reorder), and random / burst loss. While `up` is false every packet handed to
-    the link is lost; what was already queued waits for the link to return.
+    the link is lost; what was already queued waits for the link to return. Capacity and queue
+    count IP bytes: each packet costs its payload + WIRE_OVERHEAD_BYTES, as on a real wire.
+
+    What arrives is also counted in bins of the receiver's report interval (payload bytes of data,
+    packets of any kind), so a receiver report at time T can say what had arrived by T.
     """
 
-    def __init__(self, scenario: Scenario, index: int, seed: int) -> None:
+    def __init__(self, scenario: Scenario, index: int, seed: int, report_interval_s: float = 0.1) -> None:
         spec = scenario.links[index]
         self.name = spec.name
         self.index = index
@@ -36,6 +42,13 @@ class SimLink:
         rng = random.Random(f"{seed}:{index}:link")
         self._jitter_rng = random.Random(f"{seed}:{index}:jitter")
         self.loss = LossProcess(rng)
+        self.reverse_loss = LossProcess(random.Random(f"{seed}:{index}:reverse-loss"))
+        self._reverse_jitter_rng = random.Random(f"{seed}:{index}:reverse-jitter")
+        self.report_interval_s = report_interval_s
+        horizon = scenario.duration_s + scenario.receiver.latency_ms / 1000.0 + 5.0
+        n_bins = int(horizon / report_interval_s) + 2
+        self.rx_bytes = [0] * n_bins  # payload bytes of data that arrived in each report interval
+        self.rx_packets = [0] * n_bins  # packets of any kind that arrived in each report interval
         self._queue: deque[tuple[float, int]] = deque()
         self._queued_bytes = 0
         self.drops = {"queue": 0, "down": 0, "loss": 0}
@@ -83,8 +96,11 @@ class SimLink:
         """Hand a packet to the link at t: its arrival time at the receiver, or None if lost."""
         return self.send_burst(t, (size,))[0]
 
-    def send_burst(self, t: float, sizes: Sequence[int]) -> list[float | None]:
+    def send_burst(self, t: float, sizes: Sequence[int], data: bool = True) -> list[float | None]:
         """Hand packets to the link together at t (a frame's share): arrival times, None where lost.
+
+        `sizes` are payload bytes of data packets, or whole IP packets when `data` is False
+        (librist's echo requests and other control packets).
 
         One call per burst rather than per packet keeps the sim fast; the per-packet outcome is
         exactly what sending them one by one would give.
@@ -98,11 +114,12 @@ class SimLink:
             self._queued_bytes -= queue.popleft()[1]
         limit = state["queue_bytes"]
         room = limit - self._queued_bytes
-        if sum(sizes) <= room:  # the whole burst fits: serve it in one go
-            accepted = list(sizes)
+        wire = [size + WIRE_OVERHEAD_BYTES for size in sizes] if data else list(sizes)
+        if sum(wire) <= room:  # the whole burst fits: serve it in one go
+            accepted = wire
         else:
             accepted = []
-            for size in sizes:
+            for size in wire:
                 if size <= room:
                     accepted.append(size)
                     room -= size
@@ -115,6 +132,8 @@ class SimLink:
         lo, hi, here = self._cached  # state valid on [lo, hi): departures mostly fall inside
         out: list[float | None] = []
         departures = iter(served)
+        rx_bytes, rx_packets = self.rx_bytes, self.rx_packets
+        inv, last_bin = 1.0 / self.report_interval_s, len(rx_bytes) - 1
         for size in accepted:
             if not size:
                 self.drops["queue"] += 1
@@ -135,20 +154,27 @@ class SimLink:
                     lo, hi, here = self._cached
                 jitter = here["jitter_ms"]
                 d = here["delay_ms"] + (jitter * (2.0 * jitter_rnd() - 1.0) if jitter else 0.0)
-                out.append(depart + (d if d > 0.0 else 0.0) / 1000.0)
+                arrival = depart + (d if d > 0.0 else 0.0) / 1000.0
+                k = int(arrival * inv)
+                if k > last_bin:
+                    k = last_bin
+                rx_packets[k] += 1
+                if data:
+                    rx_bytes[k] += size - WIRE_OVERHEAD_BYTES
+                out.append(arrival)
         return out
 
-    def echo_rtt_ms(self, t: float) -> float | None:
-        """RTT an echo sent now would measure (queue wait included), or None if it is lost to an outage."""
+    def reverse(self, t: float) -> float | None:
+        """A packet sent back to the sender at t (NACK, echo reply, report): its arrival, or None.
+
+        The reverse path has the uplink's delay, jitter and loss model (its own draws) and its
+        outages, but no rate limit: feedback is small beside the data.
+        """
         state = self.state(t)
         if not state["up"]:
             return None
-        wait = self.service.wait_s(t)
-        back_t = t + wait + state["delay_ms"] / 1000.0
-        if not self.state(back_t)["up"]:
+        if (state["loss"] or state["gilbert"]) and self.reverse_loss.lost(state["loss"], state["gilbert"]):
             return None
-        return (wait + self.one_way_delay_s(state) + self.one_way_delay_s(self.state(back_t))) * 1000.0
-
-    def reverse_ok(self, t: float) -> bool:
-        """Whether a NACK sent back at time t gets through (only outages stop it)."""
-        return bool(self.state(t)["up"])
+        jitter = state["jitter_ms"]
+        d = state["delay_ms"] + (jitter * (2.0 * self._reverse_jitter_rng.random() - 1.0) if jitter else 0.0)
+        return t + (d if d > 0.0 else 0.0) / 1000.0

@@ -1,0 +1,53 @@
+"""Receiver reports: what the far end tells the sender, and what the sender makes of them.
+
+A report carries cumulative counters, so a lost report costs freshness, never a count. The
+sender compares each new report with the one it last used: the delivery rate over the receiver's
+own clock (no clock sync needed), and whether packets kept arriving on the uplink at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverReport:
+    """One report from the receiver about one link (cumulative since the start of the run)."""
+
+    link: int
+    number: int  # increases by one per report on this link
+    rx_time: float  # receiver's clock when it sent the report
+    payload_bytes: int  # bonding payload bytes that arrived on this link (first arrivals)
+    packets: int  # packets that arrived on this link's uplink, data and control alike
+    last_arrival: float = 0.0  # receiver's clock at the latest arrival on this link (0: none)
+
+
+class ReportTracker:
+    """One link's reports as heard by the sender: delivery rate and proof of a live uplink."""
+
+    def __init__(self) -> None:
+        self.last: ReceiverReport | None = None
+        self._used: ReceiverReport | None = None
+        self.evidence_t: float | None = None  # sender time of the last report showing new arrivals
+
+    def on_report(self, now: float, report: ReceiverReport) -> None:
+        """A report arrived at sender time `now`; reordered or duplicate reports are ignored."""
+        prev = self.last
+        if prev is not None and report.number <= prev.number:
+            return
+        if report.packets > (prev.packets if prev is not None else 0):
+            self.evidence_t = now
+        self.last = report
+
+    def take(self, now: float) -> tuple[float | None, float | None]:
+        """(delivery rate since the previous take, seconds since the uplink last proved alive)."""
+        rate = None
+        last, used = self.last, self._used
+        if last is not None and used is not None and last.number > used.number:
+            dt = last.rx_time - used.rx_time
+            if dt > 0:
+                rate = (last.payload_bytes - used.payload_bytes) * 8 / dt
+        if last is not None:
+            self._used = last
+        age = None if self.evidence_t is None else max(now - self.evidence_t, 0.0)
+        return rate, age

@@ -1,0 +1,250 @@
+"""The bonding sender, once for both worlds: frames -> picks -> transport, stats -> controller -> encoder.
+
+The loop owns no clock. A driver asks `next_due()` for the time of the next frame or stats tick,
+waits for it in its own way (a SimPy timeout, or sleeping on CLOCK_MONOTONIC) and calls
+`step(now)`, which does everything due by `now` in time order. What differs between the sim and a
+real run is only the `Transport`: where packets go and where the per-link stats come from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from bondlab.core.bonding import BondingController
+from bondlab.core.encoder import EncoderModel, Frame
+from bondlab.core.stats import PeerStats
+
+
+@dataclass(slots=True)
+class Burst:
+    """Packets of one frame handed to one link together (or to librist, in weights-only mode)."""
+
+    frame_id: int
+    capture_t: float
+    is_iframe: bool
+    n_packets: int
+    frame_bytes: int
+    deadline: float
+    seqs: list[int] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)  # position of each packet in its frame
+    sizes: list[int] = field(default_factory=list)
+
+
+class Transport(Protocol):
+    """What a backend supplies besides a clock."""
+
+    def frame(self, frame_id: int, capture_t: float, is_iframe: bool, n_packets: int, nbytes: int) -> None:
+        """A frame was made (the sim's receiver learns it here; real headers carry it)."""
+        ...
+
+    def send(self, link: int | None, burst: Burst) -> None:
+        """Hand packets to `link` (None in weights-only mode: the transport splits them itself)."""
+        ...
+
+    def stats(self, t: float) -> list[PeerStats]:
+        """One sample per link for the interval ending at `t`, from feedback that arrived by `t`."""
+        ...
+
+    def set_weights(self, weights: Sequence[float]) -> None:
+        """Weights-only mode: the transport's own splitter gets the controller's weights."""
+        ...
+
+    def truth(self, t: float) -> dict[str, list[Any]]:
+        """Per-link facts the controller must not see, for the timeseries only ({} if unknown)."""
+        ...
+
+
+@dataclass
+class SenderRecord:
+    """What the sender did, for the one metric assembly (core.metrics.build_metrics)."""
+
+    frames: list[tuple[int, float, bool, int, int]] = field(default_factory=list)  # id, capture, I, n, bytes
+    frame_bitrates: list[int] = field(default_factory=list)  # encoder set-point per frame
+    link_bytes: list[int] = field(default_factory=list)
+    packets_sent: int = 0
+    dropped_at_sender: int = 0
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    timeseries: dict[str, list[Any]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "frame_bitrates": self.frame_bitrates,
+            "link_bytes": self.link_bytes,
+            "packets_sent": self.packets_sent,
+            "dropped_at_sender": self.dropped_at_sender,
+            "messages": self.messages,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], timeseries: dict[str, list[Any]] | None = None) -> SenderRecord:
+        frames = [(int(f), float(c), bool(i), int(n), int(b)) for f, c, i, n, b in d["frames"]]
+        return cls(
+            frames,
+            [int(b) for b in d["frame_bitrates"]],
+            [int(b) for b in d["link_bytes"]],
+            int(d["packets_sent"]),
+            int(d["dropped_at_sender"]),
+            list(d["messages"]),
+            timeseries or {},
+        )
+
+
+class SenderLoop:
+    """Encoder + BondingController + a transport, stepped by whatever clock drives it."""
+
+    def __init__(
+        self,
+        scenario: Any,
+        scheduler: str,
+        transport: Transport,
+        weights_only: bool = False,
+        progress: Callable[[float], None] | None = None,
+    ) -> None:
+        self.transport = transport
+        self.weights_only = weights_only
+        self.controller = BondingController.from_scenario(scenario, "dwrr" if weights_only else scheduler)
+        self.encoder = EncoderModel.from_scenario(scenario)
+        self.n_links = len(scenario.links)
+        self.duration = float(scenario.duration_s)
+        self.latency_s = scenario.receiver.latency_ms / 1000.0
+        self.interval = scenario.bonding.stats_interval_ms / 1000.0
+        self.progress = progress
+        self.record = SenderRecord(link_bytes=[0] * self.n_links)
+        self._interval_bytes = [0] * self.n_links
+        self._n_frame = 0
+        self._n_tick = 1
+        self._seq = 0
+
+    # -- the clock's side ------------------------------------------------------------------------
+    def next_frame_t(self) -> float | None:
+        t = self._n_frame / self.encoder.fps
+        return t if t < self.duration else None
+
+    def next_tick_t(self) -> float | None:
+        t = self._n_tick * self.interval
+        return t if t <= self.duration + 1e-9 else None
+
+    def next_due(self) -> float | None:
+        """When the loop next has work (None: the run is over)."""
+        times = [t for t in (self.next_tick_t(), self.next_frame_t()) if t is not None]
+        return min(times) if times else None
+
+    def step(self, now: float) -> None:
+        """Do everything due by `now`, oldest first; a stats tick goes before a frame of the same time."""
+        while True:
+            tick, frame = self.next_tick_t(), self.next_frame_t()
+            if tick is not None and tick <= now + 1e-12 and (frame is None or tick <= frame):
+                self._n_tick += 1
+                self.on_tick(tick)
+            elif frame is not None and frame <= now + 1e-12:
+                self._n_frame += 1
+                self.on_frame(frame)
+            else:
+                return
+
+    # -- frames -------------------------------------------------------------------------------------
+    def on_frame(self, t: float) -> None:
+        frame: Frame = self.encoder.next_frame(t)
+        rec = self.record
+        sizes = frame.packet_sizes
+        rec.frames.append((frame.frame_id, frame.capture_t, frame.is_iframe, len(sizes), frame.size_bytes))
+        rec.frame_bitrates.append(self.encoder.bitrate_bps)
+        self.transport.frame(frame.frame_id, frame.capture_t, frame.is_iframe, len(sizes), frame.size_bytes)
+        seq0 = self._seq
+        self._seq += len(sizes)
+
+        def burst() -> Burst:
+            return Burst(
+                frame.frame_id,
+                frame.capture_t,
+                frame.is_iframe,
+                len(sizes),
+                frame.size_bytes,
+                t + self.latency_s,
+            )
+
+        if self.weights_only:
+            b = burst()
+            b.seqs, b.indices, b.sizes = list(range(seq0, self._seq)), list(range(len(sizes))), list(sizes)
+            rec.packets_sent += len(sizes)
+            self.transport.send(None, b)
+            return
+        pick = self.controller.pick
+        bursts: list[Burst | None] = [None] * self.n_links
+        for idx, size in enumerate(sizes):
+            li = pick(size)
+            if li is None:
+                one = burst()
+                one.seqs, one.indices, one.sizes = [seq0 + idx], [idx], [size]
+                self.controller.hold(size, one, one.deadline)
+                continue
+            b = bursts[li]
+            if b is None:
+                b = bursts[li] = burst()
+            b.seqs.append(seq0 + idx)
+            b.indices.append(idx)
+            b.sizes.append(size)
+        for li, b in enumerate(bursts):
+            if b is not None:
+                self._send(li, b)
+
+    def _send(self, li: int, b: Burst) -> None:
+        nbytes = sum(b.sizes)
+        self._interval_bytes[li] += nbytes
+        self.record.link_bytes[li] += nbytes
+        self.record.packets_sent += len(b.sizes)
+        self.transport.send(li, b)
+
+    # -- stats ticks -------------------------------------------------------------------------------
+    def on_tick(self, t: float) -> None:
+        raw = self.transport.stats(t)
+        if self.weights_only:
+            samples = raw
+        else:
+            samples = [replace(s, sent_bytes=n) for s, n in zip(raw, self._interval_bytes, strict=True)]
+        self._interval_bytes = [0] * self.n_links
+        msg = self.controller.on_stats(t, samples)
+        if msg is not None:
+            self.encoder.request_bitrate(t, msg.recommended_bitrate)
+            self.record.messages.append(msg.as_dict())
+        if self.weights_only:
+            self.transport.set_weights(self.controller.weights())
+        else:
+            released, expired = self.controller.release_held(t)
+            self.record.dropped_at_sender += expired
+            for li, b in released:
+                self._send(li, b)
+        self._record(t, samples)
+        if self.progress is not None:
+            self.progress(t)
+
+    def _record(self, t: float, samples: Sequence[PeerStats]) -> None:
+        cols = self.record.timeseries
+        truth = self.transport.truth(t)
+        for i, (view, s) in enumerate(zip(self.controller.view(), samples, strict=True)):
+            for key, value in (
+                ("t", round(t, 6)),
+                ("link", i),
+                ("est_capacity_bps", view.est_capacity_bps),
+                ("counted_capacity_bps", view.counted_bps),
+                ("health", view.health),
+                ("weight", view.weight),
+                ("est_up", view.up),
+                ("credits_bytes", view.credits_bytes),
+                ("rtt_ms", s.rtt_ms),
+                ("sent_bps", s.bandwidth_bps),
+                ("delivered_bps", view.delivered_bps),
+                ("bitrate_bps", self.encoder.bitrate_bps),
+            ):
+                cols.setdefault(key, []).append(value)
+            for key, values in truth.items():
+                cols.setdefault(key, []).append(values[i])
+
+    def run_until_done(self, wait: Callable[[float], float]) -> SenderRecord:
+        """Drive the loop with `wait(t)`: block until time t, return the time it is then."""
+        while (due := self.next_due()) is not None:
+            self.step(wait(due))
+        return self.record

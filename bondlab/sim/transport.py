@@ -1,0 +1,154 @@
+"""The sim's transport under core's sender loop: links, ARQ, echoes and receiver reports in SimPy.
+
+Everything the controller learns crosses a link: echo requests queue behind data on the uplink
+and their replies come back over the reverse path; receiver reports (what arrived, by the
+receiver's clock) come back the same way. Each can be delayed, reordered or lost, and a sample
+is known only once its packet arrived. Link state is read here for the timeseries' truth
+columns only (`truth`), never for a stats sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import simpy
+
+from bondlab.core.feedback import ReceiverReport
+from bondlab.core.receiver import BondedReceiver
+from bondlab.core.sender_loop import Burst
+from bondlab.core.stats import PeerStats
+from bondlab.scenario import Scenario
+from bondlab.sim.arq import REORDER_S, Arq, Gap
+from bondlab.sim.link import SimLink
+from bondlab.sim.rist_stats import RistStatsCounter
+from bondlab.wire import ECHO_BYTES
+
+# librist's sender sends an RTCP echo request to each peer at this interval (rist-private.h, see
+# DEVELOPERS.md); the receiver's reports follow the stats interval.
+ECHO_INTERVAL_S = 0.1
+
+
+class SimTransport:
+    def __init__(
+        self, env: simpy.Environment, scenario: Scenario, seed: int, receiver: BondedReceiver
+    ) -> None:
+        self.env = env
+        self.scenario = scenario
+        self.interval = scenario.bonding.stats_interval_ms / 1000.0
+        self.links = [SimLink(scenario, i, seed, self.interval) for i in range(len(scenario.links))]
+        self.counters = [RistStatsCounter() for _ in self.links]
+        self.receiver = receiver
+        self.retransmissions = 0
+        self.arq = Arq(self.links, self._rtt_s, self._after, self._resend, lambda: self.env.now)
+        self._report_no = [0] * len(self.links)
+        self._reported = [(0, 0)] * len(self.links)  # cumulative (payload bytes, packets) per link
+        self._latest: list[tuple[float, int, int, int, float] | None] = [None] * len(self.links)
+
+    def start(self) -> None:
+        self.env.process(self._echoes())
+        self.env.process(self._reports())
+
+    def _after(self, delay: float, fn: Callable[[], None]) -> None:
+        self.env.timeout(delay).callbacks.append(lambda _e: fn())
+
+    def _rtt_s(self, li: int) -> float | None:
+        rtt = self.counters[li].rtt.value
+        return None if rtt is None else rtt / 1000.0
+
+    # -- data --------------------------------------------------------------------------------------
+    def frame(self, frame_id: int, capture_t: float, is_iframe: bool, n_packets: int, nbytes: int) -> None:
+        self.receiver.register_frame(frame_id, capture_t, is_iframe, n_packets, nbytes)
+
+    def send(self, link: int | None, burst: Burst) -> None:
+        if link is None:
+            raise ValueError("the sim has no weights-only transport: pick a link per packet")
+        now = self.env.now
+        sizes, seqs = burst.sizes, burst.seqs
+        self.counters[link].on_send_burst(len(sizes), sum(sizes))
+        arrivals = self.links[link].send_burst(now, sizes)
+        arq = self.arq
+        if not arq.pending[link] and None not in arrivals and not self._reorders(link):
+            self.receiver.on_burst(burst.frame_id, seqs, arrivals)  # type: ignore[arg-type]
+            return
+        latest = self._latest
+        for seq, size, arrival in zip(seqs, sizes, arrivals):
+            if arrival is None:
+                arq.lost(link, Gap(seq, burst.frame_id, size, burst.deadline))
+                continue
+            self.receiver.on_packet(seq, burst.frame_id, arrival)
+            if arq.pending[link]:
+                arq.arrived(link, arrival)
+            prev = latest[link]
+            if prev is not None and prev[0] > arrival + REORDER_S:
+                arq.overtaken(link, Gap(prev[1], prev[2], prev[3], prev[4], prev[0]), arrival)
+            if prev is None or arrival > prev[0]:
+                latest[link] = (arrival, seq, burst.frame_id, size, burst.deadline)
+
+    def _reorders(self, li: int) -> bool:
+        """Whether jitter on this link can exceed the receiver's reorder buffer (spurious NACKs)."""
+        return 2 * self.links[li].state(self.env.now)["jitter_ms"] > REORDER_S * 1000
+
+    def _resend(self, li: int, gap: Gap) -> float | None:
+        self.retransmissions += 1
+        self.counters[li].on_send(gap.size, retransmission=True)
+        arrival = self.links[li].send(self.env.now, gap.size)
+        if arrival is not None:
+            self.receiver.on_packet(gap.seq, gap.frame_id, arrival)
+        return arrival
+
+    # -- feedback ----------------------------------------------------------------------------------
+    def _echoes(self):  # type: ignore[no-untyped-def]
+        """librist's echo requests: queued behind data, lost like data; the reply carries the RTT."""
+        env = self.env
+        end = self.scenario.duration_s
+        while env.now <= end:
+            now = env.now
+            for li, link in enumerate(self.links):
+                there = link.send_burst(now, (ECHO_BYTES,), data=False)[0]
+                back = link.reverse(there) if there is not None else None
+                if back is not None:
+                    rtt_ms = (back - now) * 1000.0
+                    self._after(
+                        back - now, lambda li=li, rtt_ms=rtt_ms: self.counters[li].on_echo_reply(rtt_ms)
+                    )
+            yield env.timeout(ECHO_INTERVAL_S)
+
+    def _reports(self):  # type: ignore[no-untyped-def]
+        """The receiver's report per link every interval: cumulative arrivals, over the reverse path."""
+        env = self.env
+        end = self.scenario.duration_s
+        k = 0
+        while True:
+            yield env.timeout(self.interval)
+            k += 1
+            now = env.now
+            if now > end + 1e-9:
+                return
+            for li, link in enumerate(self.links):
+                nbytes, npkts = self._reported[li]
+                nbytes += link.rx_bytes[k - 1]
+                npkts += link.rx_packets[k - 1]
+                self._reported[li] = (nbytes, npkts)
+                self._report_no[li] += 1
+                report = ReceiverReport(li, self._report_no[li], now, nbytes, npkts)
+                back = link.reverse(now)
+                if back is not None:
+                    self._after(back - now, lambda li=li, r=report: self._heard(li, r))
+
+    def _heard(self, li: int, report: ReceiverReport) -> None:
+        self.counters[li].reports.on_report(self.env.now, report)
+
+    # -- what the loop reads -------------------------------------------------------------------------
+    def stats(self, t: float) -> list[PeerStats]:
+        return [c.sample(t, self.interval) for c in self.counters]
+
+    def set_weights(self, weights: Sequence[float]) -> None:
+        raise ValueError("the sim has no weights-only transport")
+
+    def truth(self, t: float) -> dict[str, list[Any]]:
+        return {
+            "capacity_bps": [link.capacity_bps(t) for link in self.links],
+            "queue_bytes": [link.queued_bytes(t) for link in self.links],
+            "up": [bool(link.state(t)["up"]) for link in self.links],
+        }
