@@ -27,9 +27,14 @@ class Burst:
     n_packets: int
     frame_bytes: int
     deadline: float
+    first_seq: int  # sequence number of the frame's first packet: seq - first_seq = index in frame
     seqs: list[int] = field(default_factory=list)
-    indices: list[int] = field(default_factory=list)  # position of each packet in its frame
     sizes: list[int] = field(default_factory=list)
+
+    @property
+    def indices(self) -> list[int]:
+        """Position of each packet in its frame (the bonding header carries it)."""
+        return [s - self.first_seq for s in self.seqs]
 
 
 class Transport(Protocol):
@@ -164,31 +169,35 @@ class SenderLoop:
                 len(sizes),
                 frame.size_bytes,
                 t + self.latency_s,
+                seq0,
             )
 
         if self.weights_only:
             b = burst()
-            b.seqs, b.indices, b.sizes = list(range(seq0, self._seq)), list(range(len(sizes))), list(sizes)
+            b.seqs, b.sizes = list(range(seq0, self._seq)), list(sizes)
             rec.packets_sent += len(sizes)
             self.transport.send(None, b)
             return
         pick = self.controller.pick
-        bursts: list[Burst | None] = [None] * self.n_links
-        for idx, size in enumerate(sizes):
-            li = pick(size)
-            if li is None:
-                one = burst()
-                one.seqs, one.indices, one.sizes = [seq0 + idx], [idx], [size]
-                self.controller.hold(size, one, one.deadline)
-                continue
-            b = bursts[li]
-            if b is None:
-                b = bursts[li] = burst()
-            b.seqs.append(seq0 + idx)
-            b.indices.append(idx)
-            b.sizes.append(size)
-        for li, b in enumerate(bursts):
-            if b is not None:
+        links = [pick(size) for size in sizes]  # the per-packet hot path: one pick each
+        if None in links:
+            for idx, li in enumerate(links):
+                if li is None:  # every link dead: hold it until one returns or its deadline passes
+                    one = burst()
+                    one.seqs, one.sizes = [seq0 + idx], [sizes[idx]]
+                    self.controller.hold(sizes[idx], one, one.deadline)
+        first = links[0]
+        if first is not None and links.count(first) == len(links):  # common at low rates: one link
+            b = burst()
+            b.seqs, b.sizes = list(range(seq0, seq0 + len(sizes))), list(sizes)
+            self._send(first, b)
+            return
+        for li in range(self.n_links):
+            idx = [i for i, x in enumerate(links) if x == li]
+            if idx:
+                b = burst()
+                b.seqs = [seq0 + i for i in idx]
+                b.sizes = [sizes[i] for i in idx]
                 self._send(li, b)
 
     def _send(self, li: int, b: Burst) -> None:

@@ -38,6 +38,7 @@ class SimLink:
         self.index = index
         self._timeline = link_timeline(scenario, spec.name)
         self._times = [t for t, _ in self._timeline]
+        self.jittery = any(2 * state["jitter_ms"] > 25 for _, state in self._timeline)  # see sim/arq.py
         self.service = ServiceCurve(self._segments(scenario))
         rng = random.Random(f"{seed}:{index}:link")
         self._jitter_rng = random.Random(f"{seed}:{index}:jitter")
@@ -125,43 +126,52 @@ class SimLink:
                     room -= size
                 else:
                     accepted.append(0)
-        served = self.service.serve_burst(t, [s for s in accepted if s])
+        kept = [s for s in accepted if s] if len(accepted) != len(wire) or 0 in accepted else accepted
+        served = self.service.serve_burst(t, kept)
+        queue.extend(zip(served, kept))
+        self._queued_bytes += sum(kept)
         loss_p, gilbert = state["loss"], state["gilbert"]
-        lossy = bool(loss_p or gilbert)
-        lost, jitter_rnd = self.loss.lost, self._jitter_rng.random
+        lost, rnd = self.loss.lost, self.loss.rng.random
+        jitter_rnd = self._jitter_rng.random
         lo, hi, here = self._cached  # state valid on [lo, hi): departures mostly fall inside
         out: list[float | None] = []
         departures = iter(served)
         rx_bytes, rx_packets = self.rx_bytes, self.rx_packets
-        inv, last_bin = 1.0 / self.report_interval_s, len(rx_bytes) - 1
+        inv = 1.0 / self.report_interval_s
         for size in accepted:
             if not size:
                 self.drops["queue"] += 1
                 out.append(None)
                 continue
             depart = next(departures)
-            queue.append((depart, size))
-            self._queued_bytes += size
             if depart == INF:
                 self.drops["down"] += 1
                 out.append(None)
-            elif lossy and lost(loss_p, gilbert):
+                continue
+            if gilbert is not None:
+                if lost(loss_p, gilbert):
+                    self.drops["loss"] += 1
+                    out.append(None)
+                    continue
+            elif loss_p and rnd() < loss_p:  # independent loss, inlined: the common case
                 self.drops["loss"] += 1
                 out.append(None)
-            else:
-                if not lo <= depart < hi:
-                    here = self.state(depart)
-                    lo, hi, here = self._cached
-                jitter = here["jitter_ms"]
-                d = here["delay_ms"] + (jitter * (2.0 * jitter_rnd() - 1.0) if jitter else 0.0)
-                arrival = depart + (d if d > 0.0 else 0.0) / 1000.0
-                k = int(arrival * inv)
-                if k > last_bin:
-                    k = last_bin
+                continue
+            if not lo <= depart < hi:
+                here = self.state(depart)
+                lo, hi, here = self._cached
+            jitter = here["jitter_ms"]
+            d = here["delay_ms"] + (jitter * (2.0 * jitter_rnd() - 1.0) if jitter else 0.0)
+            arrival = depart + (d if d > 0.0 else 0.0) / 1000.0
+            k = int(arrival * inv)
+            try:
                 rx_packets[k] += 1
-                if data:
-                    rx_bytes[k] += size - WIRE_OVERHEAD_BYTES
+            except IndexError:  # after the last report: nobody will ask
                 out.append(arrival)
+                continue
+            if data:
+                rx_bytes[k] += size - WIRE_OVERHEAD_BYTES
+            out.append(arrival)
         return out
 
     def reverse(self, t: float) -> float | None:

@@ -87,7 +87,8 @@ class SimTransport:
 
     def _reorders(self, li: int) -> bool:
         """Whether jitter on this link can exceed the receiver's reorder buffer (spurious NACKs)."""
-        return 2 * self.links[li].state(self.env.now)["jitter_ms"] > REORDER_S * 1000
+        link = self.links[li]
+        return 2 * link.state(self.env.now)["jitter_ms"] > REORDER_S * 1000 if link.jittery else False
 
     def _resend(self, li: int, gap: Gap) -> float | None:
         self.retransmissions += 1
