@@ -266,13 +266,101 @@ const char *librist_api_version(void);
 #define LIBRIST_API_VERSION_MINOR ...
 #define LIBRIST_API_VERSION_PATCH ...
 
+/* ---- bondlab's batched writer (C below, in SOURCE; wrapped by bondlab.real.librist_burst) ---- */
+#define BONDLAB_HEADER_BYTES ...
+#define BONDLAB_MAX_PAYLOAD ...
+#define BONDLAB_ERR_SIZE ...
+int bondlab_write_burst(struct rist_ctx *ctx, uint8_t *buf, size_t count, const uint64_t *seqs,
+                        const uint16_t *indices, const uint32_t *sizes, const uint8_t *links,
+                        uint8_t link, uint32_t frame_id, double capture_t, uint16_t n_packets,
+                        uint8_t flags, uint32_t frame_bytes, int *err);
+double bondlab_monotonic(void);
+
 /* ---- Python callbacks, implemented in bondlab.real.librist with @ffi.def_extern ---- */
 extern "Python" int _bondlab_rist_log_cb(void *arg, enum rist_log_level level, const char *msg);
 extern "Python" int _bondlab_rist_stats_cb(void *arg, const struct rist_stats *stats_container);
 """
 
-# The header is only needed for the compile; the source is a single include.
-SOURCE = "#include <librist/librist.h>\n#include <librist/version.h>\n"
+# The librist headers, plus bondlab's batched writer: one call writes a frame's packets (or one
+# link's share of them), each with the bonding header of bondlab/real/protocol.py built here,
+# byte for byte: struct "!4sQIddHHBBI" (magic "BLB2", seq u64, frame_id u32, capture_t f64,
+# write_t f64, n_packets u16, index u16, flags u8, link u8, frame_bytes u32; big-endian, 42
+# bytes), then zeros up to the packet size (a size below 42 sends the bare header, as pack does).
+# write_t is CLOCK_MONOTONIC (time.monotonic()'s clock) read just before each packet's
+# rist_sender_data_write. `buf` is the caller's zeroed buffer of BONDLAB_MAX_PAYLOAD bytes: only
+# its first 42 bytes are ever written, so the padding stays zero; librist copies each payload.
+SOURCE = r"""
+#include <endian.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <librist/librist.h>
+#include <librist/version.h>
+
+#define BONDLAB_HEADER_BYTES 42
+#define BONDLAB_MAX_PAYLOAD (10000 - 32) /* RIST_MAX_PACKET_SIZE less GRE + RTP headers */
+#define BONDLAB_ERR_SIZE (-1000000)      /* a size outside 0..BONDLAB_MAX_PAYLOAD */
+
+/* As CPython's time.monotonic(): integer nanoseconds, then one division. */
+double bondlab_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)((int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec) / 1e9;
+}
+
+static void bondlab_put_u64(uint8_t *p, uint64_t v) { v = htobe64(v); memcpy(p, &v, 8); }
+static void bondlab_put_u32(uint8_t *p, uint32_t v) { v = htobe32(v); memcpy(p, &v, 4); }
+static void bondlab_put_u16(uint8_t *p, uint16_t v) { v = htobe16(v); memcpy(p, &v, 2); }
+static void bondlab_put_f64(uint8_t *p, double d)
+{
+    uint64_t v;
+    memcpy(&v, &d, 8);
+    bondlab_put_u64(p, v);
+}
+
+/* Writes packets 0..count-1; returns how many librist accepted. *err is 0, BONDLAB_ERR_SIZE
+   (nothing written) or librist's negative return for the packet at the returned index. */
+int bondlab_write_burst(struct rist_ctx *ctx, uint8_t *buf, size_t count, const uint64_t *seqs,
+                        const uint16_t *indices, const uint32_t *sizes, const uint8_t *links,
+                        uint8_t link, uint32_t frame_id, double capture_t, uint16_t n_packets,
+                        uint8_t flags, uint32_t frame_bytes, int *err)
+{
+    struct rist_data_block block;
+    size_t i;
+    *err = 0;
+    for (i = 0; i < count; i++) {
+        if (sizes[i] > BONDLAB_MAX_PAYLOAD) {
+            *err = BONDLAB_ERR_SIZE;
+            return 0;
+        }
+    }
+    memcpy(buf, "BLB2", 4);
+    bondlab_put_u32(buf + 12, frame_id);
+    bondlab_put_f64(buf + 16, capture_t);
+    bondlab_put_u16(buf + 32, n_packets);
+    buf[36] = flags;
+    buf[37] = link;
+    bondlab_put_u32(buf + 38, frame_bytes);
+    memset(&block, 0, sizeof(block));
+    block.payload = buf;
+    for (i = 0; i < count; i++) {
+        int ret;
+        bondlab_put_u64(buf + 4, seqs[i]);
+        bondlab_put_u16(buf + 34, indices[i]);
+        if (links != NULL)
+            buf[37] = links[i];
+        block.payload_len = sizes[i] > BONDLAB_HEADER_BYTES ? sizes[i] : BONDLAB_HEADER_BYTES;
+        bondlab_put_f64(buf + 24, bondlab_monotonic());
+        ret = rist_sender_data_write(ctx, &block);
+        if (ret < 0) {
+            *err = ret;
+            return (int)i;
+        }
+    }
+    return (int)count;
+}
+"""
 
 
 def _pkg_config(*args: str) -> list[str]:

@@ -12,6 +12,8 @@ rest of bondlab only sees bytes, dataclasses and `close()`:
 One sender context drives one flow; librist ignores the `peer` field of a data block, so a
 per-packet link choice needs one `RistSender` per link (several instances per process work).
 librist's own multi-peer mode (one sender, several peers, weights) is `add_peer` + `set_weight`.
+`RistSender.write_burst` writes a frame's packets in one C call, bonding header built in C
+(bondlab/real/librist_burst.py); it is several times cheaper per packet than pack() + write().
 
 URL parameters librist 0.2.7 accepts on `rist://` peers (checked with `parse_url`): buffer,
 buffer-min, buffer-max (ms), bandwidth, return-bandwidth (kbps), reorder-buffer, rtt, rtt-min,
@@ -41,7 +43,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -496,6 +498,7 @@ class _Native:
         self.handles: list[Any] = []
         self.block = ffi.new("struct rist_data_block *")
         self.block_pp = ffi.new("struct rist_data_block **")
+        self.burst: Any = None  # librist_burst.BurstState, made on the first write_burst
         _live_natives.add(self)
 
     def set_log_level(self, rist_level: int) -> None:
@@ -719,6 +722,31 @@ class RistSender(_RistContext):
             raise RistError(f"rist_sender_data_write failed (ret {ret})")
         return int(ret)
 
+    def write_burst(
+        self,
+        seqs: Sequence[int],
+        indices: Sequence[int],
+        sizes: Sequence[int],
+        frame_id: int,
+        capture_t: float,
+        n_packets: int,
+        is_iframe: bool,
+        link: int | Sequence[int],
+        frame_bytes: int,
+    ) -> int:
+        """Write packets of one frame in one C call, each with the bonding header of protocol.pack.
+
+        Packet i carries seq `seqs[i]`, index `indices[i]` and is `sizes[i]` bytes (zeros after
+        the 42-byte header; up to MAX_PAYLOAD; below 42 the bare header, as protocol.pack); the
+        frame's fields are shared. Lists or tuples are cheapest (other sequences are copied).
+        `link` is the header's link byte: one for all, or one per packet. write_t is stamped in C
+        with CLOCK_MONOTONIC (time.monotonic()) right before each packet goes to librist. Returns
+        the packets written; RistError as write() (then the packets before it were written).
+        """
+        return librist_burst.write_burst(
+            self._native, seqs, indices, sizes, frame_id, capture_t, n_packets, is_iframe, link, frame_bytes
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ReceivedBlock:
@@ -833,3 +861,7 @@ class RistReceiver(_RistContext):
 
     def __iter__(self) -> Iterator[bytes]:
         return self.payloads()
+
+
+# Last: librist_burst imports this module (RistError) and is imported by RistSender.write_burst.
+from bondlab.real import librist_burst  # noqa: E402

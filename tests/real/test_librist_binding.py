@@ -8,6 +8,7 @@ when bondlab was installed).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import random
 import socket
@@ -15,6 +16,8 @@ import threading
 import time
 
 import pytest
+
+from bondlab.real import protocol
 
 librist = pytest.importorskip(
     "bondlab.real.librist",
@@ -126,9 +129,10 @@ def test_parse_url_parameters() -> None:
 def test_one_sender_one_receiver_payloads_intact() -> None:
     port = free_even_port()
     ready = Connected()
-    with librist.RistReceiver("main") as rx, librist.RistSender(
-        "main", stats_callback=ready, stats_interval_ms=50
-    ) as tx:
+    with (
+        librist.RistReceiver("main") as rx,
+        librist.RistSender("main", stats_callback=ready, stats_interval_ms=50) as tx,
+    ):
         rx.add_peer(f"rist://@127.0.0.1:{port}?{BUFFER}")
         rx.start()
         tx.add_peer(f"rist://127.0.0.1:{port}?{BUFFER}")
@@ -224,9 +228,10 @@ def test_multi_peer_weights() -> None:
     """librist's own load balancing: one sender, two peers, weights 3:1 at one receiver."""
     ports = [free_even_port(), free_even_port()]
     ready = Connected(peers=2)
-    with librist.RistReceiver("main") as rx, librist.RistSender(
-        "main", stats_callback=ready, stats_interval_ms=50
-    ) as tx:
+    with (
+        librist.RistReceiver("main") as rx,
+        librist.RistSender("main", stats_callback=ready, stats_interval_ms=50) as tx,
+    ):
         for port in ports:
             rx.add_peer(f"rist://@127.0.0.1:{port}?{BUFFER}")
         rx.start()
@@ -261,9 +266,10 @@ def test_stats_callbacks() -> None:
         raised.append(1)
         raise RuntimeError("user callback bug: must be logged, not crash librist")
 
-    with librist.RistReceiver(
-        "main", stats_callback=flow_stats.append, stats_interval_ms=100
-    ) as rx, librist.RistSender("main", stats_callback=raising, stats_interval_ms=100) as tx:
+    with (
+        librist.RistReceiver("main", stats_callback=flow_stats.append, stats_interval_ms=100) as rx,
+        librist.RistSender("main", stats_callback=raising, stats_interval_ms=100) as tx,
+    ):
         rx.add_peer(f"rist://@127.0.0.1:{port}?{BUFFER}")
         rx.start()
         tx.add_peer(f"rist://127.0.0.1:{port}?{BUFFER}")
@@ -310,3 +316,117 @@ def test_close_is_idempotent_and_guards_use_after_close() -> None:
         librist.RistSender("main", flow_id=3)  # librist needs an even flow id
     with pytest.raises(ValueError):
         librist.RistSender("advanced")
+
+
+# --------------------------------------------------------------------------------------------
+# write_burst: the bonding header built in C, checked against bondlab.real.protocol
+# --------------------------------------------------------------------------------------------
+
+# (seqs, indices, sizes, frame_id, capture_t, n_packets, is_iframe, link, frame_bytes): a frame
+# split over two bursts (one link byte for all, then one per packet), sizes from the bare header
+# to MAX_PAYLOAD, and a P-frame with a 64-bit seq.
+BURSTS = [
+    ([0, 1, 2], [0, 1, 2], [1316, 1316, 1316], 0, 1000.25, 5, True, 1, 6000),
+    ([3, 4], [3, 4], [42, 10], 0, 1000.25, 5, True, [0, 255], 6000),
+    ([2**40 + 7], [0], [librist.MAX_PAYLOAD], 2**32 - 1, -1.5, 1, False, 3, 2**32 - 1),
+    ([2**64 - 1, 9], [65535, 1], [1316, 43], 8, 0.0, 65535, False, [7, 8], 1359),
+]
+
+
+def expected_headers() -> list[tuple[protocol.BondHeader, int]]:
+    out = []
+    for seqs, indices, sizes, fid, cap, n, iframe, link, fbytes in BURSTS:
+        links = [link] * len(seqs) if isinstance(link, int) else link
+        for seq, idx, size, lk in zip(seqs, indices, sizes, links, strict=True):
+            out.append((protocol.BondHeader(seq, fid, cap, n, idx, iframe, lk, fbytes), size))
+    return out
+
+
+def write_bursts(tx: librist.RistSender) -> tuple[float, float]:
+    """Write every burst of BURSTS; returns time.monotonic() before and after."""
+    before = time.monotonic()
+    for seqs, indices, sizes, fid, cap, n, iframe, link, fbytes in BURSTS:
+        assert tx.write_burst(seqs, indices, sizes, fid, cap, n, iframe, link, fbytes) == len(seqs)
+        time.sleep(0.002)
+    return before, time.monotonic()
+
+
+def check_burst_payloads(blocks, before: float, after: float) -> None:
+    expected = expected_headers()
+    assert len(blocks) == len(expected)
+    write_ts = []
+    for block, (header, size) in zip(blocks, expected, strict=True):
+        got = protocol.unpack(block.payload)
+        write_ts.append(got.write_t)
+        assert got == dataclasses.replace(header, write_t=got.write_t)
+        # byte for byte what the Python path sends, padding included
+        assert block.payload == protocol.pack(header, size, got.write_t)
+        assert len(block.payload) == max(size, protocol.HEADER_BYTES)
+    # write_t is time.monotonic() at the write: inside the window, in write order
+    assert before <= write_ts[0] and write_ts[-1] <= after
+    assert write_ts == sorted(write_ts)
+
+
+def test_write_burst_header_matches_protocol() -> None:
+    port = free_even_port()
+    ready = Connected()
+    with (
+        librist.RistReceiver("main") as rx,
+        librist.RistSender("main", stats_callback=ready, stats_interval_ms=50) as tx,
+    ):
+        rx.add_peer(f"rist://@127.0.0.1:{port}?{BUFFER}")
+        rx.start()
+        tx.add_peer(f"rist://127.0.0.1:{port}?{BUFFER}")
+        tx.start()
+        ready.wait()
+        before, after = write_bursts(tx)
+        blocks = collect(rx, len(expected_headers()))
+        tx.write(b"still works" * 10)  # write() and write_burst share the context
+        assert collect(rx, 1)[0].payload == b"still works" * 10
+    check_burst_payloads(blocks, before, after)
+
+
+def test_write_burst_multi_peer() -> None:
+    """rist-weighted: one context, librist picks each packet's peer; headers as with one peer."""
+    ports = [free_even_port(), free_even_port()]
+    ready = Connected(peers=2)
+    with (
+        librist.RistReceiver("main") as rx,
+        librist.RistSender("main", stats_callback=ready, stats_interval_ms=50) as tx,
+    ):
+        for port in ports:
+            rx.add_peer(f"rist://@127.0.0.1:{port}?{BUFFER}")
+        rx.start()
+        for port in ports:
+            tx.add_peer(f"rist://127.0.0.1:{port}?{BUFFER}&weight=1")
+        tx.start()
+        ready.wait()
+        write_paced(tx, [b"warm-up" * 10] * 10, gap_s=0.01)  # see test_multi_peer_weights
+        collect(rx, 10, timeout_s=1.0, idle_s=0.3)
+        before, after = write_bursts(tx)
+        blocks = collect(rx, len(expected_headers()))
+    check_burst_payloads(blocks, before, after)
+    assert len({b.peer_token for b in blocks}) == 2  # librist spread them over both peers
+
+
+def test_write_burst_rejects_bad_arguments() -> None:
+    tx = librist.RistSender("main")
+    try:
+        assert tx.write_burst([], [], [], 0, 0.0, 0, False, 0, 0) == 0
+        with pytest.raises(librist.RistError):  # librist refuses data before any peer is added
+            tx.write_burst([1], [0], [100], 0, 0.0, 1, False, 0, 100)
+        tx.add_peer(f"rist://127.0.0.1:{free_even_port()}")  # nobody listens: writes still succeed
+        tx.start()
+        assert tx.write_burst(range(5, 7), (0, 1), [100, 100], 0, 0.0, 2, False, (0, 1), 200) == 2
+        with pytest.raises(ValueError):
+            tx.write_burst([1, 2], [0], [100, 100], 0, 0.0, 2, False, 0, 200)
+        with pytest.raises(ValueError):
+            tx.write_burst([1], [0], [100], 0, 0.0, 1, False, [0, 1], 100)
+        with pytest.raises(ValueError):  # checked before anything is written
+            tx.write_burst([1, 2], [0, 1], [100, librist.MAX_PAYLOAD + 1], 0, 0.0, 2, False, 0, 200)
+        with pytest.raises(OverflowError):
+            tx.write_burst([1], [65536], [100], 0, 0.0, 1, False, 0, 100)  # index is u16
+    finally:
+        tx.close()
+    with pytest.raises(librist.RistError):
+        tx.write_burst([1], [0], [100], 0, 0.0, 1, False, 0, 100)
