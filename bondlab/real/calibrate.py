@@ -1,47 +1,32 @@
 """Sim-vs-real calibration: how far a real run lands from the sim run of the same scenario and scheduler.
 
-Writes calibration.csv, calibration.md and three PNGs per (sim, real) pair. The project's goal is
-per-link share and goodput within 10 % on constant-rate scenarios; every row carries the marks.
-Tables and figures reuse bondlab.report's helpers, so both reports look alike.
+Writes calibration.csv, calibration.md and three PNGs per (sim, real) pair. The acceptance bounds
+live in `BOUNDS` (data, one entry per metric); every row carries, per bound, the measured
+difference, the bound and pass/fail, and `calibration_failures(row)` lists what failed, one line
+each, so a test suite can assert it is empty. Figures reuse bondlab.report's, so both reports look
+alike
+(bondlab/report/pairs.py draws them).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
-from bondlab.core.schedulers import SCHEDULERS
-from bondlab.report import (
-    CAPACITY_COLOR,
-    DOWN_COLOR,
-    MISSING,
-    _down_spans,
-    _figure,
-    _grouped_bars,
-    _legend,
-    _percent,
-    _percent_axis,
-    _save,
-    _slug,
-    _timeseries,
-    _totals,
-    _zero_based,
-    markdown_table,
-)
+from bondlab.report.pairs import PLOT_KINDS as PLOT_KINDS  # re-exported: the kinds of PNG per pair
+from bondlab.report.pairs import display_name, pair_plots
+from bondlab.report.table import MISSING, is_missing, markdown_table, percent
 from bondlab.results import StoredRun
 
 Pair = tuple[StoredRun, StoredRun]
+# Compared sim vs real in every row (bounded or not); `{key}_rel_diff` is |real - sim| / sim.
 METRICS = (
+    "decodable_ratio",
     "on_time_ratio",
     "goodput_bps",
     "p50_delay_ms",
@@ -49,10 +34,92 @@ METRICS = (
     "congestion_messages",
     "mean_bitrate_bps",
 )
-GOODPUT_TOLERANCE = 0.10  # relative: |real - sim| / sim
-SHARE_TOLERANCE_PP = 10.0  # absolute, percentage points of the bytes sent
-PLOT_KINDS = ("bitrate", "link-share", "estimator")
-STYLES = {"sim": ("-", None), "real": ("--", "//")}  # line style and bar hatch, as in bondlab.report
+_TOLERANCE = 1e-9  # float noise: 100 * |0.27 - 0.22| is 5.000000000000004
+
+
+def _mbps(v: float) -> str:
+    return f"{v / 1e6:.2f} Mbps"
+
+
+def _ms(v: float) -> str:
+    return f"{v:.1f} ms"
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One acceptance bound. `compare`:
+    - "relative": |real - sim| / |sim|, in percent of sim, at most `limit`;
+    - "points": |real - sim| of a ratio, in percentage points, at most `limit`;
+    - "relative_or_absolute": |real - sim| in the metric's unit, at most the larger of `limit`
+      percent of sim and `floor`.
+    `metric` is a metrics.json key; "link_share" is every link's share of the bytes sent."""
+
+    metric: str
+    label: str
+    compare: Literal["relative", "points", "relative_or_absolute"]
+    limit: float
+    floor: float = 0.0
+    unit: str = ""  # of the metric, for relative_or_absolute
+    fmt: Callable[[float], str] = percent
+
+    @property
+    def diff_unit(self) -> str:
+        return {"relative": "pct", "points": "pp"}.get(self.compare, self.unit)
+
+    def difference(self, sim: float, real: float) -> float:
+        """|real - sim| in diff_unit (inf for a relative difference from a sim value of 0)."""
+        if self.compare == "relative":
+            return 100 * relative_difference(sim, real)
+        scale = 100.0 if self.compare == "points" else 1.0
+        return scale * abs(real - sim)
+
+    def allowed(self, sim: float) -> float:
+        """The bound for this sim value, in diff_unit."""
+        if self.compare == "relative_or_absolute":
+            return max(self.limit / 100 * abs(sim), self.floor)
+        return self.limit
+
+    def describe(self) -> str:
+        if self.compare == "relative":
+            return f"within {self.limit:g} % of sim"
+        if self.compare == "points":
+            return f"within {self.limit:g} percentage points"
+        return f"within {self.limit:g} % of sim or {self.floor:g} {self.unit}, whichever is larger"
+
+
+BOUNDS: tuple[Bound, ...] = (
+    Bound("goodput_bps", "goodput", "relative", 10.0, fmt=_mbps),
+    Bound("link_share", "link share", "points", 5.0),
+    Bound("on_time_ratio", "on time", "points", 2.0),
+    Bound("p50_delay_ms", "p50 delay", "relative_or_absolute", 20.0, floor=15.0, unit="ms", fmt=_ms),
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One bound applied to one pair (link share: one check per link)."""
+
+    bound: Bound
+    name: str
+    sim: float
+    real: float
+    diff: float
+    allowed: float
+    ok: bool
+
+    def text(self) -> str:
+        """`difference <= bound`, both in the bound's unit, or what is missing."""
+        if math.isnan(self.diff):
+            return "no value"
+        unit = {"pct": " %", "pp": " pp"}.get(self.bound.diff_unit, f" {self.bound.diff_unit}")
+        diff = "∞" if math.isinf(self.diff) else f"{self.diff:.1f}"
+        return f"{diff}{unit} {'≤' if self.ok else '>'} {self.allowed:.3g}{unit}"
+
+    def failure(self) -> str:
+        values = f"sim {_fmt(self.bound, self.sim)}, real {_fmt(self.bound, self.real)}"
+        if math.isnan(self.diff):
+            return f"{self.name}: {values}: a value is missing, so it cannot be {self.bound.describe()}"
+        return f"{self.name}: {values}: |real − sim| = {self.text()} ({self.bound.describe()})"
 
 
 @dataclass(frozen=True)
@@ -64,12 +131,17 @@ class CalibrationFiles:
     plots: list[Path] = field(default_factory=list)
 
 
-# -- table ---------------------------------------------------------------------------------------
+def _fmt(bound: Bound, value: float) -> str:
+    return MISSING if is_missing(value) else bound.fmt(value)
+
+
+def _number(value: Any) -> float:
+    return math.nan if is_missing(value) else float(value)
 
 
 def relative_difference(sim: float | None, real: float | None) -> float:
     """|real - sim| / sim; NaN if a value is missing, inf if only sim is 0."""
-    if sim is None or real is None:
+    if is_missing(sim) or is_missing(real):
         return math.nan
     if sim == 0:
         return 0.0 if real == 0 else math.inf
@@ -79,6 +151,53 @@ def relative_difference(sim: float | None, real: float | None) -> float:
 def share_diff_pp(sim: StoredRun, real: StoredRun, link: str) -> float:
     """|real - sim| of one link's share of the bytes sent, in percentage points."""
     return 100 * abs(float(real.metrics["links"][link]["share"]) - float(sim.metrics["links"][link]["share"]))
+
+
+# -- checks --------------------------------------------------------------------------------------
+
+
+def _row_links(row: Mapping[str, Any]) -> list[str]:
+    keys = [str(k) for k in row.keys()]  # noqa: SIM118 (a pandas Series iterates its values)
+    return [k[len("share_") : -len("_sim")] for k in keys if k.startswith("share_") and k.endswith("_sim")]
+
+
+def checks(row: Mapping[str, Any]) -> list[Check]:
+    """Every bound of BOUNDS applied to one calibration row (a dict, or a CSV row as a Series)."""
+    out = []
+    for bound in BOUNDS:
+        if bound.metric == "link_share":
+            values = [
+                (f"link share {link}", row.get(f"share_{link}_sim"), row.get(f"share_{link}_real"))
+                for link in _row_links(row)
+            ]
+            # A table over several scenarios has share columns for links this pair lacks: skip those.
+            values = [v for v in values if not (is_missing(_number(v[1])) and is_missing(_number(v[2])))]
+        else:
+            values = [(bound.label, row.get(f"{bound.metric}_sim"), row.get(f"{bound.metric}_real"))]
+        for name, a, b in values:
+            sim, real = _number(a), _number(b)
+            if math.isnan(sim) or math.isnan(real):
+                diff, allowed = math.nan, bound.allowed(0.0 if math.isnan(sim) else sim)
+            else:
+                diff, allowed = bound.difference(sim, real), bound.allowed(sim)
+            ok = diff <= allowed * (1 + _TOLERANCE) + _TOLERANCE  # False for NaN
+            out.append(Check(bound, name, sim, real, diff, allowed, ok))
+    return out
+
+
+def _worst(found: Sequence[Check], bound: Bound) -> Check | None:
+    mine = [c for c in found if c.bound is bound]
+    return max(mine, key=lambda c: (not c.ok, c.diff if not math.isnan(c.diff) else math.inf), default=None)
+
+
+def calibration_failures(pair_row: Mapping[str, Any]) -> list[str]:
+    """One line per failed bound (naming the metric, both values and the bound); empty if the pair
+    is within every bound. `pair_row` is a row of calibration_table / calibration.csv, or
+    calibration_row(sim, real)."""
+    return [c.failure() for c in checks(pair_row) if not c.ok]
+
+
+# -- table ---------------------------------------------------------------------------------------
 
 
 def _check_pair(sim: StoredRun, real: StoredRun) -> None:
@@ -91,13 +210,16 @@ def _check_pair(sim: StoredRun, real: StoredRun) -> None:
 
 
 def _constant_rate(run: StoredRun) -> bool:
-    """No events and no capacity traces: the scenarios the calibration goal is about."""
+    """No events and no capacity traces."""
     scenario = run.meta.get("scenario") or {}
     return not scenario.get("events") and not any(link.get("trace") for link in scenario.get("links", []))
 
 
-def calibration_row(sim: StoredRun, real: StoredRun) -> dict[str, Any]:
-    """One pair: sim, real and difference per metric and per link share, and the 10 % marks."""
+def calibration_row(sim: StoredRun, real: StoredRun, approximations: Sequence[str] = ()) -> dict[str, Any]:
+    """One pair: sim, real and difference per metric and per link share; per bound the measured
+    difference `{metric}_diff_{unit}`, the bound `{metric}_bound_{unit}` and `{metric}_ok` (for
+    link_share the worst link); `within_bounds`, `failures` and `known_approximations` (the
+    caller's list, e.g. real.shaping.check_expressible(scenario)), both joined with "; "."""
     _check_pair(sim, real)
     row: dict[str, Any] = {
         "scenario": sim.scenario,
@@ -108,272 +230,153 @@ def calibration_row(sim: StoredRun, real: StoredRun) -> dict[str, Any]:
     }
     for key in METRICS:
         a, b = sim.metrics.get(key), real.metrics.get(key)
-        diff = round(relative_difference(a, b), 6)
-        row.update({f"{key}_sim": a, f"{key}_real": b, f"{key}_rel_diff": diff})
-    diffs = {link: share_diff_pp(sim, real, link) for link in sim.metrics["links"]}
-    for link, pp in diffs.items():
         row.update(
-            {
-                f"share_{link}_sim": sim.metrics["links"][link]["share"],
-                f"share_{link}_real": real.metrics["links"][link]["share"],
-                f"share_{link}_diff_pp": round(pp, 4),
-            }
+            {f"{key}_sim": a, f"{key}_real": b, f"{key}_rel_diff": round(relative_difference(a, b), 6)}
         )
-    worst = max(diffs.values(), default=math.nan)
-    row["max_share_diff_pp"] = round(worst, 4)
-    row["goodput_within_10pct"] = (
-        relative_difference(sim.metrics.get("goodput_bps"), real.metrics.get("goodput_bps"))
-        <= GOODPUT_TOLERANCE
-    )
-    row["share_within_10pct"] = worst <= SHARE_TOLERANCE_PP
-    row["within_10pct"] = row["goodput_within_10pct"] and row["share_within_10pct"]
+    for link in sim.metrics.get("links") or {}:
+        row[f"share_{link}_sim"] = sim.metrics["links"][link].get("share")
+        row[f"share_{link}_real"] = real.metrics["links"][link].get("share")
+        row[f"share_{link}_diff_pp"] = round(share_diff_pp(sim, real, link), 4)
+    found = checks(row)
+    for bound in BOUNDS:
+        worst = _worst(found, bound)
+        row[f"{bound.metric}_diff_{bound.diff_unit}"] = math.nan if worst is None else round(worst.diff, 4)
+        row[f"{bound.metric}_bound_{bound.diff_unit}"] = (
+            math.nan if worst is None else round(worst.allowed, 4)
+        )
+        row[f"{bound.metric}_ok"] = worst is None or worst.ok
+    row["within_bounds"] = all(c.ok for c in found)
+    row["failures"] = "; ".join(c.failure() for c in found if not c.ok)
+    row["known_approximations"] = "; ".join(approximations)
     return row
 
 
-def calibration_table(pairs: Sequence[Pair]) -> pd.DataFrame:
-    """One row per pair, in the order given; share columns per link (empty where a scenario lacks one)."""
-    table = pd.DataFrame([calibration_row(sim, real) for sim, real in pairs])
-    marks = ["max_share_diff_pp", "goodput_within_10pct", "share_within_10pct", "within_10pct"]
-    return table[[c for c in table.columns if c not in marks] + marks]
+def calibration_table(
+    pairs: Sequence[Pair], approximations: Mapping[str, Sequence[str]] | None = None
+) -> pd.DataFrame:
+    """One row per pair, in the order given; share columns per link (empty where a scenario lacks
+    one). `approximations`: known approximations per scenario name."""
+    approximations = approximations or {}
+    return pd.DataFrame(
+        [calibration_row(sim, real, approximations.get(sim.scenario, ())) for sim, real in pairs]
+    )
 
 
 # -- markdown ------------------------------------------------------------------------------------
 
 
-def _diff_text(value: float) -> str:
-    return MISSING if math.isnan(value) else "∞" if math.isinf(value) else f"{value * 100:.1f}%"
-
-
-_MD_METRICS: dict[str, tuple[str, Callable[[float], str]]] = {
-    "on_time_ratio": ("on time", _percent),
-    "goodput_bps": ("goodput (Mbps)", lambda v: f"{v / 1e6:.2f}"),
-    "p50_delay_ms": ("p50 delay (ms)", lambda v: f"{v:.0f}"),
-    "p95_delay_ms": ("p95 delay (ms)", lambda v: f"{v:.0f}"),
-    "congestion_messages": ("cong. msgs", lambda v: f"{int(v)}"),
-    "mean_bitrate_bps": ("bitrate (Mbps)", lambda v: f"{v / 1e6:.2f}"),
-}
-
-
-def _md_row(row: pd.Series, links: Sequence[str]) -> dict[str, str]:
+def _summary_row(row: Mapping[str, Any]) -> dict[str, str]:
+    found = checks(row)
     out = {
-        "scenario": row["scenario"],
-        "scheduler": row["scheduler"],
+        "scenario": str(row["scenario"]),
+        "scheduler": str(row["scheduler"]),
         "seeds sim/real": f"{row['sim_seed']}/{row['real_seed']}",
         "constant rate": "yes" if row["constant_rate"] else "no",
     }
-    for key, (label, fmt) in _MD_METRICS.items():
-        a, b = (row[f"{key}_{side}"] for side in ("sim", "real"))
-        values = [MISSING if v is None or pd.isna(v) else fmt(v) for v in (a, b)]
-        out[label] = f"{values[0]} / {values[1]} ({_diff_text(row[f'{key}_rel_diff'])})"
-    out["link share (Δ in pp)"] = ", ".join(
-        f"{link} {row[f'share_{link}_sim'] * 100:.1f}% / {row[f'share_{link}_real'] * 100:.1f}% "
-        f"({row[f'share_{link}_diff_pp']:.1f})"
-        for link in links
-        if pd.notna(row.get(f"share_{link}_sim"))
-    )
-    out["goodput ≤ 10 %"] = "✓" if row["goodput_within_10pct"] else "✗"
-    out["shares ≤ 10 pp"] = "✓" if row["share_within_10pct"] else "✗"
+    for bound in BOUNDS:
+        worst = _worst(found, bound)
+        if worst is None:
+            out[f"{bound.label} Δ"] = MISSING
+            continue
+        where = f" ({worst.name.removeprefix('link share ')})" if bound.metric == "link_share" else ""
+        out[f"{bound.label} Δ"] = f"{worst.text()}{where} {'✓' if worst.ok else '✗'}"
+    failed = list(dict.fromkeys(c.bound.label for c in found if not c.ok))
+    out["result"] = "pass" if not failed else "FAIL: " + ", ".join(failed)
+    notes = [n for n in str(row.get("known_approximations") or "").split("; ") if n]
+    out["known approximations"] = str(len(notes)) if notes else "none"
     return out
+
+
+_INFO: dict[str, tuple[str, Callable[[float], str]]] = {
+    "decodable_ratio": ("decodable", percent),
+    "p95_delay_ms": ("p95 delay", _ms),
+    "mean_bitrate_bps": ("encoder bitrate", _mbps),
+    "congestion_messages": ("congestion messages", lambda v: f"{int(v)}"),
+}
+
+
+def _detail_table(row: Mapping[str, Any]) -> str:
+    lines = [
+        {
+            "metric": c.name,
+            "sim": _fmt(c.bound, c.sim),
+            "real": _fmt(c.bound, c.real),
+            "|real − sim| vs bound": c.text(),
+            "bound": c.bound.describe(),
+            "result": "pass" if c.ok else "FAIL",
+        }
+        for c in checks(row)
+    ]
+    for key, (label, fmt) in _INFO.items():
+        a, b = row.get(f"{key}_sim"), row.get(f"{key}_real")
+        rel = _number(row.get(f"{key}_rel_diff"))
+        lines.append(
+            {
+                "metric": label,
+                "sim": MISSING if is_missing(a) else fmt(a),
+                "real": MISSING if is_missing(b) else fmt(b),
+                "|real − sim| vs bound": MISSING if math.isnan(rel) else f"{rel * 100:.1f} % of sim",
+                "bound": "none (information)",
+                "result": "",
+            }
+        )
+    return markdown_table(pd.DataFrame(lines))
 
 
 def _buffers(pairs: Sequence[Pair]) -> str:
     values = sorted({r.metrics.get("real", {}).get("librist_buffer_ms") for _, r in pairs} - {None})
-    return f"buffer {', '.join(f'{v:g} ms' for v in values)} here" if values else "buffer not recorded here"
+    return f"{', '.join(f'{v:g} ms' for v in values)} here" if values else "not recorded here"
 
 
 def _markdown(table: pd.DataFrame, pairs: Sequence[Pair], plots: Sequence[Sequence[Path]]) -> str:
-    links = [
-        c.removeprefix("share_").removesuffix("_sim")
-        for c in table.columns
-        if c.startswith("share_") and c.endswith("_sim")
-    ]
-    view = pd.DataFrame([_md_row(row, links) for _, row in table.iterrows()])
+    rows = [dict(row) for _, row in table.iterrows()]
+    bounds = "".join(f"  - **{b.label}**: {b.describe()}\n" for b in BOUNDS)
     parts = [
         "# bondlab calibration: sim vs real\n",
-        f"{len(table)} pair(s) of runs, each a sim run and a real run of the same scenario and scheduler.\n",
-        "Each cell reads *sim / real (Δ)*.\n",
-        markdown_table(view),
-        "- **Δ** after a metric is the relative difference |real − sim| / sim (∞ when only sim is 0).\n"
-        "- **Link share** is each link's share of the bytes sent, sim / real; its Δ is the absolute "
-        "difference |real − sim| in percentage points (pp), not a relative one.\n"
-        f"- **Calibration goal**: on constant-rate scenarios (no events, no traces) goodput within "
-        f"{GOODPUT_TOLERANCE * 100:g} % (relative) and every link's share within {SHARE_TOLERANCE_PP:g} pp "
-        "(`within_10pct` in calibration.csv). Rows with *constant rate: no* carry the marks for "
-        "information only.\n"
-        f"- **Delays are not comparable.** Real delays are librist's output times: librist releases each "
-        f"packet `buffer` ms after it was written ({_buffers(pairs)}), so real delay "
-        "percentiles sit near the buffer and are not the network delay the sim reports.\n",
+        f"{len(table)} pair(s) of runs, each a sim run and a real run of the same scenario and scheduler. "
+        f"{sum(bool(r['within_bounds']) for r in rows)} within every bound.\n",
+        markdown_table(pd.DataFrame([_summary_row(r) for r in rows])),
+        "- **Acceptance bounds** (`BOUNDS` in bondlab/real/calibrate.py), each |real − sim|:\n"
+        + bounds
+        + "- **Link share** is each link's share of the bytes sent, checked per link; the summary shows the "
+        "worst link. Each Δ cell reads *measured difference ≤ or > the bound*, in % of sim, percentage "
+        "points (pp) or ms.\n"
+        "- **Delays** are capture → arrival on the wire in both worlds (real runs time packets with a "
+        f"capture on the receiver's veths); librist's receiver buffer ({_buffers(pairs)}) is not in them.\n"
+        "- **Known approximations**: where the kernel's emulation departs from the scenario, as the "
+        "caller reported them (listed per pair below).\n"
+        "- **Constant rate**: no events and no capacity traces in the scenario.\n",
     ]
-    for (sim, real), files in zip(pairs, plots, strict=True):
-        parts.append(
-            f"## {sim.scenario} · {_display(sim.scheduler)} (sim seed {sim.seed}, real seed {real.seed})\n"
-        )
+    for (sim, real), row, files in zip(pairs, rows, plots, strict=True):
+        name = display_name(sim.scheduler)
+        parts.append(f"## {sim.scenario} · {name} (sim seed {sim.seed}, real seed {real.seed})\n")
+        parts.append(_detail_table(row))
+        notes = [n for n in str(row.get("known_approximations") or "").split("; ") if n]
+        parts.append("Known approximations: none reported.\n" if not notes else "Known approximations:\n")
+        if notes:
+            parts.append("".join(f"- {n}\n" for n in notes))
         parts.extend(f"![{p.stem}]({p.name})\n" for p in files)
     return "\n".join(parts)
-
-
-# -- plots ---------------------------------------------------------------------------------------
-
-
-def _display(scheduler: str) -> str:
-    info = SCHEDULERS.get(scheduler)
-    return info.display if info is not None else scheduler
-
-
-def _color(scheduler: str) -> str:
-    info = SCHEDULERS.get(scheduler)
-    return info.color if info is not None else "C0"
-
-
-def _plot_bitrate(pair: Pair, frames: dict[str, pd.DataFrame | None], title: str) -> Figure | None:
-    if all(f is None for f in frames.values()):
-        return None
-    fig = _figure(10, 4.4)
-    ax = fig.subplots()
-    truth = frames["sim"] if frames["sim"] is not None else frames["real"]
-    tot = _totals(truth) if truth is not None else pd.DataFrame()
-    if "capacity_bps" in tot:
-        ax.plot(
-            tot.index,
-            tot["capacity_bps"] / 1e6,
-            color=CAPACITY_COLOR,
-            lw=1.0,
-            drawstyle="steps-pre",
-            label="true total capacity (sum of up links)",
-        )
-    for run in pair:
-        frame = frames[run.backend]
-        if frame is not None and "bitrate_bps" in frame:
-            tot = _totals(frame)
-            ax.plot(
-                tot.index,
-                tot["bitrate_bps"] / 1e6,
-                color=_color(run.scheduler),
-                lw=2.0,
-                ls=STYLES[run.backend][0],
-                label=f"encoder bitrate, {run.backend} (seed {run.seed})",
-            )
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("rate (Mbps)")
-    ax.grid(alpha=0.3)
-    _zero_based([ax])
-    ax.set_title(f"{title}: encoder bitrate, sim vs real")
-    _legend(fig, ax.get_legend_handles_labels()[0], ncols=3)
-    return fig
-
-
-def _plot_link_share(pair: Pair, title: str) -> Figure:
-    sim = pair[0]
-    links = list(sim.metrics["links"])
-
-    def shares(run: StoredRun, key: str) -> list[list[float]]:
-        return [
-            [100 * float(run.metrics["links"][n][key])]
-            if run.metrics["links"][n].get(key) is not None
-            else []
-            for n in links
-        ]
-
-    items = [("capacity share", "0.8", None, shares(sim, "capacity_share"))]
-    items += [
-        (f"bytes sent, {run.backend}", _color(run.scheduler), STYLES[run.backend][1], shares(run, "share"))
-        for run in pair
-    ]
-    fig = _figure(max(6.0, 1.5 + 1.6 * len(links)), 4.4)
-    ax = fig.subplots()
-    _grouped_bars(ax, len(links), items, decimals=1)
-    ax.set_xticks(range(len(links)), [f"{n}\n|real − sim| = {share_diff_pp(*pair, n):.1f} pp" for n in links])
-    ax.set_xlabel("link")
-    ax.set_ylabel("share of bonded total (%)")
-    _percent_axis(ax)
-    ax.set_title(f"{title}: per-link share, sim vs real vs capacity")
-    _legend(fig, ax.get_legend_handles_labels()[0], ncols=3)
-    return fig
-
-
-def _shade_down(ax: Axes, link_ts: pd.DataFrame) -> bool:
-    t = link_ts["t"].to_numpy()
-    if "up" not in link_ts or len(t) < 2:
-        return False
-    spans = _down_spans(t, link_ts["up"].astype(bool).to_numpy(), float(np.median(np.diff(t))))
-    for a, b in spans:
-        ax.axvspan(a, b, color=DOWN_COLOR, alpha=0.6, lw=0)
-    return bool(spans)
-
-
-def _plot_estimator(pair: Pair, frames: dict[str, pd.DataFrame | None], title: str) -> Figure | None:
-    shown = [(run, f) for run in pair if (f := frames[run.backend]) is not None and "est_capacity_bps" in f]
-    if not shown:
-        return None
-    links = list(pair[0].metrics["links"])
-    fig = _figure(10, 1.4 + 2.4 * len(links))
-    axes = fig.subplots(len(links), 1, sharex=True, squeeze=False)[:, 0]
-    any_down = False
-    for ax, link in zip(axes, links, strict=True):
-        for i, (run, frame) in enumerate(shown):
-            part = frame[frame["link"] == link]
-            if i == 0 and "capacity_bps" in part:
-                any_down |= _shade_down(ax, part)
-                ax.plot(
-                    part["t"], part["capacity_bps"] / 1e6, color=CAPACITY_COLOR, lw=1.0, drawstyle="steps-pre"
-                )
-            ax.plot(
-                part["t"],
-                part["est_capacity_bps"] / 1e6,
-                color=_color(run.scheduler),
-                lw=1.6,
-                ls=STYLES[run.backend][0],
-            )
-        ax.set_title(link, loc="left", fontsize="medium")
-        ax.set_ylabel("rate (Mbps)")
-        ax.grid(alpha=0.3)
-    _zero_based(axes)
-    axes[-1].set_xlabel("time (s)")
-    fig.suptitle(f"{title}: estimated capacity per link, sim vs real")
-    handles = [Line2D([], [], color=CAPACITY_COLOR, lw=1.0, label=f"true capacity ({shown[0][0].backend})")]
-    handles += [
-        Line2D(
-            [],
-            [],
-            color=_color(run.scheduler),
-            lw=1.6,
-            ls=STYLES[run.backend][0],
-            label=f"estimated capacity, {run.backend} (seed {run.seed})",
-        )
-        for run, _ in shown
-    ]
-    if any_down:
-        handles.append(Patch(color=DOWN_COLOR, alpha=0.6, lw=0, label="link down"))
-    _legend(fig, handles)
-    return fig
-
-
-def _pair_plots(pair: Pair, out_dir: Path) -> list[Path]:
-    sim, real = pair
-    frames = {run.backend: _timeseries(run) for run in pair}
-    title = f"{sim.scenario} · {_display(sim.scheduler)}"
-    figures = {
-        "bitrate": _plot_bitrate(pair, frames, title),
-        "link-share": _plot_link_share(pair, title),
-        "estimator": _plot_estimator(pair, frames, title),
-    }
-    stem = f"{_slug(sim.scenario)}-{_slug(sim.scheduler)}-sim{sim.seed}-real{real.seed}"
-    return [_save(fig, out_dir / f"{stem}-{kind}.png") for kind, fig in figures.items() if fig is not None]
 
 
 # -- entry point ---------------------------------------------------------------------------------
 
 
-def write_calibration(pairs: list[tuple[StoredRun, StoredRun]], out_dir: Path) -> CalibrationFiles:
-    """Write calibration.csv, calibration.md and the PNGs for each (sim run, real run) pair."""
+def write_calibration(
+    pairs: list[Pair], out_dir: Path, approximations: Mapping[str, Sequence[str]] | None = None
+) -> CalibrationFiles:
+    """Write calibration.csv, calibration.md and the PNGs for each (sim run, real run) pair.
+    `approximations`: per scenario name, what the real backend only approximates (e.g.
+    bondlab.real.shaping.check_expressible(scenario)); shown in the Markdown and the CSV."""
     if not pairs:
         raise ValueError("no (sim, real) pairs to calibrate")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = calibration_table(pairs)  # validates every pair before anything is drawn
+    table = calibration_table(pairs, approximations)  # validates every pair before anything is drawn
     csv_path = out_dir / "calibration.csv"
     table.to_csv(csv_path, index=False)
-    plots = [_pair_plots(pair, out_dir) for pair in pairs]
+    share_bound = next(b.limit for b in BOUNDS if b.metric == "link_share")
+    plots = [pair_plots(pair, out_dir, share_bound) for pair in pairs]
     md_path = out_dir / "calibration.md"
     md_path.write_text(_markdown(table, pairs, plots))
     return CalibrationFiles(csv_path, md_path, [p for files in plots for p in files])

@@ -113,7 +113,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             pairs.append((load_run(sim.directory), load_run(reals[k].directory)))
             k += 1
     out_dir = Path(args.out) if args.out else results / "calibrate"
-    files = write_calibration(pairs, out_dir)
+    from bondlab.real.shaping import check_expressible
+
+    approximations = {sc.name: check_expressible(sc) for sc in scenarios}
+    files = write_calibration(pairs, out_dir, approximations=approximations)
     print(f"table: {files.markdown}\nplots: {out_dir}")
     print(files.markdown.read_text())
     return 0

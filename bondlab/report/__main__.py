@@ -1,0 +1,3 @@
+from bondlab.report import main
+
+raise SystemExit(main())
