@@ -54,3 +54,60 @@ def unpack(payload: bytes) -> BondHeader:
     if magic != MAGIC:
         raise ValueError("payload does not start with the bonding header magic")
     return BondHeader(seq, fid, cap, n, idx, bool(flags & FLAG_IFRAME), link, fbytes, write_t)
+
+
+# ---------------------------------------------------------------------------------------------
+# Receiver reports: the receiver namespace -> the sender, one UDP datagram per link per interval
+
+RR_MAGIC = b"BLRR"
+RR_BASE_PORT = 7000  # link i's reports go to its sender_ip, port RR_BASE_PORT + i, over link i
+# magic, link, report number, send time, payload bytes, packets, latest wire arrival
+_REPORT = struct.Struct("!4sHIdQQd")
+REPORT_BYTES = _REPORT.size
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverReport:
+    """What the receiver saw on the wire of one link, cumulative since the capture started
+    (core.feedback.ReceiverReport is the sender's view of the same fields).
+
+    `payload_bytes` counts bonding payload bytes (the encoder packet bytes librist was handed: the
+    bonding header and its padding, i.e. the UDP payload less librist's 20 bytes of GRE, port and
+    RTP headers) of distinct packets, first arrivals only: a retransmission of a packet already
+    seen adds nothing. `packets` counts every packet that reached librist's port on this link:
+    data, retransmissions and librist's own control packets (RTCP, echoes), so a link that carries
+    no data still shows it is alive. `last_arrival_t` is the wire time of the latest of those (0.0
+    before the first). Times are the receiver's CLOCK_MONOTONIC (the sender's clock too, on one
+    kernel). Being cumulative, a lost report costs freshness only: the next one carries all of it.
+    """
+
+    link: int
+    number: int
+    send_t: float
+    payload_bytes: int
+    packets: int
+    last_arrival_t: float
+
+
+def pack_report(r: ReceiverReport) -> bytes:
+    return _REPORT.pack(RR_MAGIC, r.link, r.number, r.send_t, r.payload_bytes, r.packets, r.last_arrival_t)
+
+
+def unpack_report(data: bytes) -> ReceiverReport:
+    """Parse a receiver report datagram; ValueError if it is not one."""
+    if len(data) != REPORT_BYTES:
+        raise ValueError(f"receiver report must be {REPORT_BYTES} bytes, got {len(data)}")
+    magic, link, number, send_t, nbytes, packets, last_t = _REPORT.unpack(data)
+    if magic != RR_MAGIC:
+        raise ValueError("datagram does not start with the receiver report magic")
+    return ReceiverReport(link, number, send_t, nbytes, packets, last_t)
+
+
+def find_header(udp_payload: bytes | bytearray | memoryview, start: int = 0, end: int | None = None) -> int:
+    """Offset of the bonding header in a UDP payload (after librist's own headers), or -1.
+
+    The magic is searched rather than assumed at a fixed offset, so a change of librist's
+    encapsulation cannot silently misparse; the capture checks the measured offset first.
+    """
+    buf = udp_payload if not isinstance(udp_payload, memoryview) else udp_payload.tobytes()
+    return buf.find(MAGIC, start, len(buf) if end is None else end)

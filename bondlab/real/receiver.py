@@ -1,9 +1,11 @@
-"""The bonded receiver's network side, run inside the receiver namespace: read every link, stamp
-each payload's arrival on CLOCK_MONOTONIC and hand the lot to core's receiver afterwards.
+"""The bonded receiver's network side, run inside the receiver namespace: read every librist
+receiver context, stamp each payload's release on CLOCK_MONOTONIC, write arrivals.npy at SIGTERM.
 
-librist releases a packet `buffer` ms after the sender wrote it (its recovery window), so the
-arrival times seen here are librist's output times: a packet librist could not recover in time
-never comes out, one that does comes out at about write time + buffer.
+librist releases a packet on its own schedule (write time + the one-way delay at flow start +
+`buffer`), so these times are librist's output times, not network arrivals. The run is judged
+from the wire instead (real/capture.py records each packet's first arrival on the receiver's
+veths); arrivals.npy says which packets librist delivered at all: a packet it never released is
+not on time whatever the wire says. Its times only stand in for a packet the capture missed.
 """
 
 from __future__ import annotations

@@ -2,18 +2,18 @@
 
 Division of labour: `inner_run` needs root and netem (it runs on this host, or inside a VM where
 the host kernel has no sch_netem) and writes raw files only: frames.json and sender.json from the
-sender process, arrivals.npy from the receiver process, shaping.json (what the links were set to,
-when). `assemble` then turns them into the same metrics.json / timeseries.parquet as a sim run,
-with core's receiver judging every frame against its playout deadline.
+sender process, arrivals.npy from the receiver process (what librist delivered), wire.npy and
+wire.json from the capture process (when each packet first reached the receiver, on which link:
+real/capture.py), shaping.json (what the links were set to, when). `assemble` then turns them into
+the same metrics.json / timeseries.parquet as a sim run.
 
-librist's receiver releases a packet on a fixed schedule: its write time + an offset librist fixes
-when the flow starts (about the one-way delay then) + `buffer`; a packet that arrives (or is
-repaired) after that comes out late or not at all. The sim's budget is `receiver.latency_ms` from
-capture, network delay included, so each link's buffer is the latency minus its base one-way delay.
-A packet is judged by how long after its *write* librist released it (the header carries the write
-time): on time when no later than its flow's schedule (the earliest releases of that flow, 5th
-percentile) + RELEASE_TOLERANCE_MS. Counting from the write leaves out the sender process's lag
-behind real time, an artefact of a slow emulation host (reported as frames_behind_real_time).
+Timing is measured, not inferred: a packet's arrival is its first arrival on the wire (kernel
+receive timestamp on the receiver-side veth). It counts only if librist also delivered it: a
+packet librist never released is not on time whatever the wire says. On-time, decodable and
+delays then follow the sim's definitions exactly (core's BondedReceiver, deadline = capture +
+receiver.latency_ms). Each link's librist buffer is the latency minus its base one-way delay,
+since librist's release schedule adds the delay at flow start by itself. Per-link bytes and
+shares are the distinct bonding payload bytes first seen on each link's wire.
 """
 
 from __future__ import annotations
@@ -32,16 +32,25 @@ import numpy as np
 import pandas as pd
 
 from bondlab.core.metrics import build_metrics
-from bondlab.core.receiver import BondedReceiver
+from bondlab.core.sender_loop import SenderRecord
 from bondlab.real import netns, shaping
+from bondlab.real.judge import judge_wire, wire_link_bytes, wire_summary
+from bondlab.real.protocol import RR_BASE_PORT
 from bondlab.scenario import Scenario, parse_scenario
 from bondlab.timeline import expand_events, initial_state, trace_segments
 from bondlab.traces import load_trace
 
-RELEASE_TOLERANCE_MS = 50.0
 BASE_PORT = 6000  # RIST main profile: data on an even port, RTCP on the next
 START_DELAY_S = 1.5  # librist handshakes before the first frame
-RAW_FILES = ("frames.json", "sender.json", "arrivals.npy", "shaping.json", "sender-timeseries.json")
+RAW_FILES = (
+    "frames.json",
+    "sender.json",
+    "arrivals.npy",
+    "wire.npy",
+    "wire.json",
+    "shaping.json",
+    "sender-timeseries.json",
+)
 
 
 class RealRunError(RuntimeError):
@@ -157,10 +166,23 @@ def inner_run(scenario: Scenario, scheduler: str, out_dir: Path, timeout_s: floa
             "peer_urls": [
                 f"rist://{e.receiver_ip}:{p}?buffer={b}&cname={e.name}" for e, p, b in zip(ends, ports, bufs)
             ],
+            # The sender listens for the capture process's receiver reports on each link's address.
+            "report_ips": [e.sender_ip for e in ends],
             "rist_log_level": os.environ.get("BONDLAB_RIST_LOG", "error"),
+        }
+        config["capture"] = {
+            "links": [
+                {"dev": e.receiver_dev, "sender_ip": e.sender_ip, "receiver_ip": e.receiver_ip} for e in ends
+            ],
+            "port_lo": BASE_PORT,
+            "port_hi": BASE_PORT + 2 * len(names) - 1,
+            "interval_s": scenario.bonding.stats_interval_ms / 1000.0,
+            "report_port": RR_BASE_PORT,
         }
         cfg = out_dir / "real-config.json"
         cfg.write_text(json.dumps(config, indent=2))
+        capture = tb.popen("receiver", [_python(), "-m", "bondlab.real.capture", str(cfg), str(out_dir)])
+        _wait_for(out_dir / "capture.ready", capture, 120, "capture")
         receiver = tb.popen("receiver", [_python(), "-m", "bondlab.real.receiver", str(cfg), str(out_dir)])
         _wait_for(out_dir / "receiver.ready", receiver, 120, "receiver")
         config["start_delay_s"] = START_DELAY_S
@@ -185,6 +207,8 @@ def inner_run(scenario: Scenario, scheduler: str, out_dir: Path, timeout_s: floa
         time.sleep(scenario.receiver.latency_ms / 1000.0 + 0.5)  # let librist release what it holds
         receiver.send_signal(signal.SIGTERM)
         _wait_exit(receiver, time.monotonic() + 20)
+        capture.send_signal(signal.SIGTERM)  # after the receiver: every packet librist saw is on record
+        _wait_exit(capture, time.monotonic() + 20)
         tb.sync()
         (out_dir / "shaping.json").write_text(json.dumps({"t0": t0, "changes": log}, indent=1))
         if rc != 0:
@@ -217,67 +241,61 @@ def _wait_exit(proc: subprocess.Popen[Any], deadline: float) -> int:
 def assemble(
     scenario: Scenario, out_dir: Path
 ) -> tuple[dict[str, Any], pd.DataFrame, list[dict[str, Any]], np.ndarray]:
-    """Raw files of an inner run -> (metrics, timeseries, messages, delays), judged by core's receiver."""
+    """Raw files of an inner run -> (metrics, timeseries, messages, delays), judged by core's
+    receiver from the wire arrivals of the packets librist delivered (see the module docstring).
+
+    Also writes wire.parquet next to the raw files: one row per distinct packet seen on the wire
+    (link, times, delay from capture, whether librist delivered it and whether it was on time).
+    """
     missing = [f for f in RAW_FILES if not (out_dir / f).exists()]
     if missing:
         raise RealRunError(f"real run left no {', '.join(missing)} in {out_dir}")
     frames = json.loads((out_dir / "frames.json").read_text())
     summary = json.loads((out_dir / "sender.json").read_text())
     shaping_log = json.loads((out_dir / "shaping.json").read_text())
-    arrivals = np.load(out_dir / "arrivals.npy")
-    rx = BondedReceiver(scenario.receiver.latency_ms, reorder=False)
-    frame_capture = {}
-    for fid, capture_t, is_iframe, n_packets, size in frames:
-        rx.register_frame(fid, capture_t, bool(is_iframe), n_packets, size)
-        frame_capture[fid] = capture_t
-    one_flow = json.loads((out_dir / "inner.json").read_text())["scheduler"] == "rist-weighted"
-    late_by = release_lateness(arrivals, one_flow)
-    latency = scenario.receiver.latency_ms / 1000.0
-    for (seq, fid), late in zip(arrivals[["seq", "frame_id"]].tolist(), late_by.tolist()):
-        if fid in frame_capture:  # on time iff released no later than schedule + tolerance
-            rx.on_packet(seq, fid, frame_capture[fid] + latency + late)
-    report = rx.report()
+    wire = np.load(out_dir / "wire.npy")
+    delivered = np.load(out_dir / "arrivals.npy")
     names = [link.name for link in scenario.links]
+    report, packets, not_on_wire = judge_wire(scenario.receiver.latency_ms, frames, wire, delivered)
+    link_bytes = wire_link_bytes(wire, len(names))
     changes = pd.DataFrame(shaping_log["changes"])
     cap_share = _capacity_share(changes, names, scenario.duration_s)
-    bitrates = [
-        r for r in json.loads((out_dir / "sender-timeseries.json").read_text()).get("bitrate_bps", [])
-    ]
+    record = _sender_record(summary, frames, out_dir / "sender-timeseries.json", names[0])
     metrics = build_metrics(
         report,
+        record,
         scenario.duration_s,
-        mean_bitrate_bps=float(np.mean(bitrates)) if bitrates else float(scenario.encoder.start_bitrate_bps),
         retransmissions=summary["retransmissions"],
-        congestion_messages=len(summary["messages"]),
-        bitrate_changes=sum(1 for a, b in zip(bitrates, bitrates[1:]) if a != b),
-        packets_sent=summary["packets_sent"],
-        packets_dropped=summary["dropped_at_sender"],
         link_names=names,
-        link_bytes=summary["link_bytes"],
+        link_bytes=link_bytes,  # the wire's, not what the sender handed over
         link_capacity_share=cap_share,
     )
-    metrics["real"] = {k: summary[k] for k in ("cpu_s", "wall_s", "cpu_cores", "frames_behind_real_time")}
+    real = {
+        k: summary[k] for k in ("cpu_s", "wall_s", "cpu_cores", "frames_behind_real_time") if k in summary
+    }
     buffers = [buffer_ms(scenario, i) for i in range(len(scenario.links))]
-    metrics["real"]["librist_buffer_ms"] = min(buffers)
-    metrics["real"]["librist_buffer_ms_per_link"] = buffers
-    ts = _timeseries(out_dir, changes, scenario)
+    real["librist_buffer_ms"] = min(buffers)
+    real["librist_buffer_ms_per_link"] = buffers
+    real["wire"] = wire_summary(json.loads((out_dir / "wire.json").read_text()), wire, packets, not_on_wire)
+    metrics["real"] = real
+    t0 = float(shaping_log["t0"])
+    table = packets.assign(t=packets.wire_t - t0, link=pd.Categorical.from_codes(packets.link, names))
+    table.to_parquet(out_dir / "wire.parquet", index=False)
+    ts = _timeseries(out_dir, changes, scenario, wire, t0)
     return metrics, ts, summary["messages"], report.delays_ms
 
 
-def release_lateness(arrivals: np.ndarray, one_flow: bool) -> np.ndarray:
-    """Seconds each packet came out of librist after its flow's schedule + tolerance (<= 0: on time).
-
-    The schedule is the flow's typical earliest release after the write (5th percentile): one flow
-    per link, or a single flow for rist-weighted (one receiver context).
-    """
-    release = arrivals["arrival"] - arrivals["write_t"]
-    flows = np.zeros(len(arrivals), dtype=int) if one_flow else arrivals["link"].astype(int)
-    late = np.empty(len(arrivals))
-    for flow in np.unique(flows):
-        mask = flows == flow
-        schedule = np.percentile(release[mask], 5)
-        late[mask] = release[mask] - schedule - RELEASE_TOLERANCE_MS / 1000.0
-    return late
+def _sender_record(
+    summary: dict[str, Any], frames: list[list[Any]], ts_path: Path, link0: str
+) -> SenderRecord:
+    """sender.json as core's SenderRecord; a summary without per-frame bitrates gets the set-point
+    of each stats interval instead (frames are evenly spaced in time, so means and change counts
+    agree)."""
+    if "frame_bitrates" in summary and "frames" in summary:
+        return SenderRecord.from_dict(summary)
+    ts = json.loads(ts_path.read_text())
+    rates = [int(r) for r, name in zip(ts.get("bitrate_bps", []), ts.get("link", [])) if name == link0]
+    return SenderRecord.from_dict({**summary, "frames": frames, "frame_bitrates": rates})
 
 
 def _capacity_share(changes: pd.DataFrame, names: list[str], duration: float) -> list[float]:
@@ -290,7 +308,11 @@ def _capacity_share(changes: pd.DataFrame, names: list[str], duration: float) ->
     return [m / total for m in means]
 
 
-def _timeseries(out_dir: Path, changes: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+def _timeseries(
+    out_dir: Path, changes: pd.DataFrame, scenario: Scenario, wire: np.ndarray, t0: float
+) -> pd.DataFrame:
+    """The sender's per-interval rows, with each link's capacity then and `wire_bps`: distinct
+    bonding payload bit/s first seen on that link's wire over the interval ending at t."""
     ts = pd.DataFrame(json.loads((out_dir / "sender-timeseries.json").read_text()))
     if ts.empty:
         return ts
@@ -301,6 +323,17 @@ def _timeseries(out_dir: Path, changes: pd.DataFrame, scenario: Scenario) -> pd.
         cap = changes[changes.link == name][["t", "capacity_bps"]]
         parts.append(pd.merge_asof(part, cap, on="t", direction="backward"))
     ts = pd.concat(parts).sort_values(["t", "link"]).reset_index(drop=True)
+    interval = scenario.bonding.stats_interval_ms / 1000.0
+    ts["wire_bps"] = 0.0
+    for i, link in enumerate(scenario.links):
+        mine = wire[wire["link"] == i]
+        order = np.argsort(mine["wire_t"])
+        t_arr = mine["wire_t"][order] - t0
+        cum = np.concatenate([[0.0], np.cumsum(mine["payload"][order], dtype=float)])
+        rows = (ts.link == link.name).to_numpy()
+        t = ts.t.to_numpy()[rows]
+        got = cum[np.searchsorted(t_arr, t, "right")] - cum[np.searchsorted(t_arr, t - interval, "right")]
+        ts.loc[rows, "wire_bps"] = got * 8 / interval
     ts["queue_bytes"] = np.nan  # not observable on a real link
     ts["up"] = ts["capacity_bps"] > 0
     ts["link"] = ts["link"].astype("category")

@@ -7,8 +7,8 @@ Layout on one bonded link (a veth pair between the sender and the receiver names
       10:   htb    parent 1:1    default 1
       10:1  class  htb           rate = ceil = capacity, burst ~10 ms of it
       20:   bfifo  parent 10:1   limit = queue_bytes            (the tail-drop bottleneck queue)
-    receiver end, egress (ACKs/NACKs/RTCP back to the sender):
-      1:    netem  root          delay D [J] (no rate, no loss; 100% loss while the link is down)
+    receiver end, egress (NACKs, RTCP, echo responses and receiver reports back to the sender):
+      1:    netem  root          delay D [J], the uplink's loss model (no rate; 100% loss while down)
 
 Why this layout and not `netem rate ... limit <packets>` alone (checked against sch_netem.c and
 verified in the VM):
@@ -47,9 +47,12 @@ Field mapping (scenario -> kernel):
 * capacity_bps (or the trace rate of the current step): htb `rate`/`ceil`, in bit/s. Scenario
   byte counts are IP bytes (as in mahimahi); the kernel counts Ethernet frames, 14 bytes more,
   so rates and the queue limit are scaled by (ip + 14) / ip for the encoder's packet size
-  (ip = packet_bytes + 40: RTP 12 + UDP 8 + IPv4 20). The sim counts payload bytes only.
-* queue_bytes: bfifo `limit <bytes>` (scaled as above). In packets of 1316 + 40 + 14 = 1370 bytes
-  the default 250 kB queue holds 184 full-size packets.
+  (ip = packet_bytes + LIBRIST_IP_OVERHEAD_BYTES). That overhead is measured on the wire
+  (bondlab.real.capture: IP total length minus the bonding payload, every data packet of librist
+  0.2.7 main profile): IPv4 20 + UDP 8 + GRE 4 (protocol 0x88B6, librist's "reduced" mode) +
+  virtual ports 4 + RTP 12 = 48 bytes. The sim adds the same per-packet overhead.
+* queue_bytes: bfifo `limit <bytes>` (scaled as above). In packets of 1316 + 48 + 14 = 1378 bytes
+  the default 250 kB queue holds 183 full-size packets.
 * up: false: the root netem drops every new packet (`loss random 100%`) and the htb rate drops to
   RATE_FLOOR_BPS. Not `ip link set down`: that flushes the qdiscs (losing the configuration and
   the queued packets), removes the connected route so librist's sendto() fails with ENETUNREACH
@@ -57,8 +60,10 @@ Field mapping (scenario -> kernel):
   netem drop is silent (the sender sees success), like a radio blackout. Packets already queued
   wait for the link (the sim's behaviour) except for a trickle at the floor rate (htb cannot
   stop). The reverse path of a down link drops everything as well.
-* Reverse direction: same delay and jitter (the sim's echo RTT applies the one-way delay both
-  ways), no rate limit and no random loss (the sim only loses NACKs during outages).
+* Reverse direction (receiver end): the uplink's delay, jitter and loss model (random loss or
+  Gilbert-Elliott with `loss` folded in, 100% while down), no rate limit and no queue, as in the
+  sim. NACKs, RTCP echo responses and the capture's receiver reports are lost like data. The
+  reverse netem runs its own Gilbert-Elliott chain: its bad periods are not those of the uplink.
 
 Trace-driven links: `trace_rate_steps` turns `Trace.rate_series_bps(offset, duration, 0.1)` into
 (t, rate) changes; the runner issues `rate_argv` at each. The link then serves at the mean rate
@@ -78,12 +83,16 @@ from typing import Any
 from bondlab.scenario import GilbertSpec, LinkSpec, Scenario
 from bondlab.timeline import LINK_FIELDS, initial_state, link_timeline, trace_segments
 from bondlab.traces import MTU_BYTES, Trace, load_trace
+from bondlab.wire import WIRE_OVERHEAD_BYTES
 
 TC = "/usr/sbin/tc"  # full path: inside the VM busybox applets come first on PATH
 
 STEP_S = 0.1  # trace replay granularity
 ETH_HEADER_BYTES = 14
-IP_UDP_RTP_BYTES = 20 + 8 + 12
+# IP bytes per librist data packet beyond the bonding payload, measured on the wire (librist 0.2.7,
+# main profile): IPv4 20 + UDP 8 + GRE 4 + reduced-mode virtual ports 4 + RTP 12.
+LIBRIST_IP_OVERHEAD_BYTES = WIRE_OVERHEAD_BYTES  # 20 + 8 + 4 + 4 + 12, shared with the sim
+IP_UDP_RTP_BYTES = LIBRIST_IP_OVERHEAD_BYTES  # the old name
 DEFAULT_PACKET_BYTES = 1316  # EncoderSpec.packet_bytes default (7 MPEG-TS packets)
 FRAME_MAX_BYTES = MTU_BYTES + ETH_HEADER_BYTES
 RATE_FLOOR_BPS = FRAME_MAX_BYTES * 8 / STEP_S  # one full frame per step: 121.12 kbit/s
@@ -143,7 +152,7 @@ def queue_limit_bytes(queue_bytes: int, packet_bytes: int = DEFAULT_PACKET_BYTES
 
 
 def queue_limit_packets(queue_bytes: int, packet_bytes: int = DEFAULT_PACKET_BYTES) -> int:
-    """The same queue in full-size packets (packet_bytes + 40 bytes of RTP/UDP/IP): for reports."""
+    """The same queue in full-size packets (packet_bytes + 48 bytes of librist/UDP/IP): for reports."""
     return max(1, queue_bytes // (packet_bytes + IP_UDP_RTP_BYTES))
 
 
@@ -170,7 +179,7 @@ def delay_args(state: Mapping[str, Any], distribution: str | None = None) -> lis
 
 
 def loss_args(state: Mapping[str, Any]) -> list[str]:
-    """netem loss words for the uplink: 100% when down, gemodel (with `loss` folded in), or random."""
+    """netem loss words (both directions): 100% when down, gemodel (with `loss` folded in), or random."""
     if not state["up"]:
         return ["loss", "random", "100%"]
     p = float(state["loss"])
@@ -301,11 +310,9 @@ def queue_argv(dev: str, state: Mapping[str, Any], packet_bytes: int = DEFAULT_P
 
 
 def reverse_netem_argv(dev: str, state: Mapping[str, Any], distribution: str | None = None) -> list[str]:
-    """Root netem on the receiver end: the ACK/NACK path gets the delay, and 100% loss while down."""
-    argv = _root_netem_argv(dev, state, distribution)
-    if not state["up"]:
-        argv += ["loss", "random", "100%"]
-    return argv
+    """Root netem on the receiver end (NACKs, echoes, receiver reports): the uplink's delay, jitter
+    and loss model (random or Gilbert-Elliott, 100% while down), no rate."""
+    return [*_root_netem_argv(dev, state, distribution), *loss_args(state)]
 
 
 def link_argvs(

@@ -47,10 +47,16 @@ def test_testbed_creates_and_removes_namespaces_and_veths() -> None:
             ends = tb.links[name]
             assert ends.index == i
             assert (ends.sender_ip, ends.receiver_ip) == (f"10.200.{i}.1", f"10.200.{i}.2")
-            for ns, dev, ip in ((tb.sender_ns, ends.sender_dev, ends.sender_ip),
-                                (tb.receiver_ns, ends.receiver_dev, ends.receiver_ip)):
-                out = subprocess.run([IP, "-n", ns, "-br", "address", "show", "dev", dev],
-                                     capture_output=True, text=True, check=True).stdout
+            for ns, dev, ip in (
+                (tb.sender_ns, ends.sender_dev, ends.sender_ip),
+                (tb.receiver_ns, ends.receiver_dev, ends.receiver_ip),
+            ):
+                out = subprocess.run(
+                    [IP, "-n", ns, "-br", "address", "show", "dev", dev],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
                 assert "UP" in out and f"{ip}/30" in out
                 assert "fe80" not in out  # no IPv6 chatter on the links
         host_links = os.listdir("/sys/class/net")
@@ -99,8 +105,9 @@ def test_traffic_crosses_each_link_and_processes_are_stopped() -> None:
             reply = tb.call("sender", udp_rtts, ends.receiver_ip, 7000, 3, timeout=30)
             assert len(reply) == 3
         # the sender namespace cannot reach the host's addresses: it has only the link subnets
-        routes = tb.run("sender", [IP, "-4", "route", "show"], capture_output=True, text=True,
-                        check=True).stdout
+        routes = tb.run(
+            "sender", [IP, "-4", "route", "show"], capture_output=True, text=True, check=True
+        ).stdout
         assert sorted(line.split()[0] for line in routes.splitlines()) == ["10.200.0.0/30", "10.200.1.0/30"]
     assert server.poll() is not None  # close() stopped it
 
@@ -124,18 +131,77 @@ def test_apply_and_sync_report_tc_failures() -> None:
     with Testbed(["a"]) as tb:
         dev = tb.links["a"].sender_dev
         tb.apply("a", [TC, "qdisc", "replace", "dev", dev, "root", "handle", "10:", "htb", "default", "1"])
-        tb.apply("a", [TC, "class", "replace", "dev", dev, "parent", "10:", "classid", "10:1", "htb",
-                       "rate", "5mbit", "ceil", "5mbit", "burst", "6250", "quantum", "1514"])
-        tb.apply("a", [TC, "qdisc", "replace", "dev", dev, "parent", "10:1", "handle", "20:", "bfifo",
-                       "limit", "250000"], wait=True)
+        tb.apply(
+            "a",
+            [
+                TC,
+                "class",
+                "replace",
+                "dev",
+                dev,
+                "parent",
+                "10:",
+                "classid",
+                "10:1",
+                "htb",
+                "rate",
+                "5mbit",
+                "ceil",
+                "5mbit",
+                "burst",
+                "6250",
+                "quantum",
+                "1514",
+            ],
+        )
+        tb.apply(
+            "a",
+            [
+                TC,
+                "qdisc",
+                "replace",
+                "dev",
+                dev,
+                "parent",
+                "10:1",
+                "handle",
+                "20:",
+                "bfifo",
+                "limit",
+                "250000",
+            ],
+            wait=True,
+        )
         shown = tb.qdiscs("a")
         assert "qdisc htb 10:" in shown and "bfifo 20:" in shown
         for rate in ("1mbit", "2mbit", "3mbit"):  # trace-like live rate changes
-            tb.apply("a", [TC, "class", "replace", "dev", dev, "parent", "10:", "classid", "10:1", "htb",
-                           "rate", rate, "ceil", rate, "burst", "1600", "quantum", "1514"])
+            tb.apply(
+                "a",
+                [
+                    TC,
+                    "class",
+                    "replace",
+                    "dev",
+                    dev,
+                    "parent",
+                    "10:",
+                    "classid",
+                    "10:1",
+                    "htb",
+                    "rate",
+                    rate,
+                    "ceil",
+                    rate,
+                    "burst",
+                    "1600",
+                    "quantum",
+                    "1514",
+                ],
+            )
         tb.sync()
-        classes = subprocess.run([TC, "-n", tb.sender_ns, "class", "show", "dev", dev],
-                                 capture_output=True, text=True, check=True).stdout
+        classes = subprocess.run(
+            [TC, "-n", tb.sender_ns, "class", "show", "dev", dev], capture_output=True, text=True, check=True
+        ).stdout
         assert "rate 3Mbit" in classes
         tb.apply("a", [TC, "qdisc", "replace", "dev", dev, "parent", "10:1", "handle", "20:", "nosuchqdisc"])
         with pytest.raises(NetnsError, match="nosuchqdisc"):
@@ -180,8 +246,9 @@ def start_child() -> Iterator[StartChild]:
     children: list[subprocess.Popen[str]] = []
 
     def start() -> tuple[subprocess.Popen[str], list[str]]:
-        child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+        )
         children.append(child)
         assert child.stdout is not None
         line = child.stdout.readline()
@@ -202,10 +269,10 @@ def start_child() -> Iterator[StartChild]:
     cleanup_stale()
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, -signal.SIGINT),
-                                       (signal.SIGTERM, 128 + signal.SIGTERM)])
-def test_child_cleans_up_on_signal(start_child: StartChild,
-                                   sig: int, code: int) -> None:
+@pytest.mark.parametrize(
+    "sig, code", [(signal.SIGINT, -signal.SIGINT), (signal.SIGTERM, 128 + signal.SIGTERM)]
+)
+def test_child_cleans_up_on_signal(start_child: StartChild, sig: int, code: int) -> None:
     child, names = start_child()
     child.send_signal(sig)
     assert child.wait(timeout=30) == code
@@ -288,8 +355,12 @@ def vm_smoke(out: Path, exit_code: int) -> int:
         ends = tb.links["l0"]
         tb.shape(spec)
         result["qdiscs"] = tb.qdiscs("l0")
-        server = tb.popen("receiver", [sys.executable, "-c", ECHO, ends.receiver_ip, "7000"],
-                          stdout=subprocess.PIPE, text=True)
+        server = tb.popen(
+            "receiver",
+            [sys.executable, "-c", ECHO, ends.receiver_ip, "7000"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         result["rtts_ms"] = tb.call("sender", udp_rtts, ends.receiver_ip, 7000, 8, timeout=90)
         _, argvs = change_argvs(spec, {"delay_ms": 100}, ends.sender_dev, ends.receiver_dev)
@@ -314,13 +385,19 @@ def test_vm_netem_delay_rtt_and_exit_status(tmp_path: Path) -> None:
     if not ok:
         pytest.skip(reason)
     out = tmp_path / "smoke.json"
-    result = run_in_vm([sys.executable, str(Path(__file__).resolve()), "vm-smoke", str(out), "23"],
-                       rwdirs=[tmp_path], timeout_s=240, cwd=ROOT)
+    result = run_in_vm(
+        [sys.executable, str(Path(__file__).resolve()), "vm-smoke", str(out), "23"],
+        rwdirs=[tmp_path],
+        timeout_s=240,
+        cwd=ROOT,
+    )
     print(f"VM run took {result.elapsed_s:.1f} s")
     assert result.returncode == 23, result.stderr[-2000:]  # the inner exit status comes back
     data = json.loads(out.read_text())  # written through --rwdir
-    print(f"inside the VM: {data['inside_s']:.1f} s, RTTs {data['rtts_ms']}, "
-          f"after the change {data['rtts_after_ms']}")
+    print(
+        f"inside the VM: {data['inside_s']:.1f} s, RTTs {data['rtts_ms']}, "
+        f"after the change {data['rtts_after_ms']}"
+    )
     assert data["netem"] is True
     assert "netem 1:" in data["qdiscs"] and "delay 50ms" in data["qdiscs"] and "htb 10:" in data["qdiscs"]
     rtts = data["rtts_ms"]

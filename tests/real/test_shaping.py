@@ -21,20 +21,28 @@ def link(**kw: object) -> LinkSpec:
 
 def after(argv: list[str], word: str, n: int = 1) -> list[str]:
     i = argv.index(word)
-    return argv[i + 1:i + 1 + n]
+    return argv[i + 1 : i + 1 + n]
 
 
-def scenario(tmp_path: Path, links: list[dict[str, object]], events: list[dict[str, object]] | None = None,
-             duration_s: float = 10) -> object:
+def scenario(
+    tmp_path: Path,
+    links: list[dict[str, object]],
+    events: list[dict[str, object]] | None = None,
+    duration_s: float = 10,
+) -> object:
     data = {"duration_s": duration_s, "links": links, "events": events or []}
     return parse_scenario(data, "test.yaml", tmp_path, "test")
 
 
 def test_link_argvs_layout_and_order() -> None:
     argvs = shaping.link_argvs(link(), S, R)
-    assert [a[:3] for a in argvs] == [[shaping.TC, "qdisc", "replace"], [shaping.TC, "qdisc", "replace"],
-                                      [shaping.TC, "class", "replace"], [shaping.TC, "qdisc", "replace"],
-                                      [shaping.TC, "qdisc", "replace"]]
+    assert [a[:3] for a in argvs] == [
+        [shaping.TC, "qdisc", "replace"],
+        [shaping.TC, "qdisc", "replace"],
+        [shaping.TC, "class", "replace"],
+        [shaping.TC, "qdisc", "replace"],
+        [shaping.TC, "qdisc", "replace"],
+    ]
     netem, htb, cls, fifo, reverse = argvs
     assert after(netem, "dev") == [S] and "root" in netem and after(netem, "handle") == ["1:"]
     assert "netem" in netem and "rate" not in netem
@@ -56,6 +64,27 @@ def test_delay_and_jitter_in_microseconds_uniform_by_default() -> None:
     assert after(normal, "distribution") == ["normal"]
     reverse = shaping.reverse_netem_argv(R, shaping.link_state(link(delay_ms=30, jitter_ms=4)))
     assert after(reverse, "delay", 2) == ["30000us", "4000us"]
+
+
+def test_reverse_path_gets_the_uplinks_loss_model_without_rate() -> None:
+    """NACKs, echoes and receiver reports are lost like data: same random loss or gemodel words
+    on the receiver end, no htb, no queue."""
+    for kw in (
+        {"loss": 0.02},
+        {"gilbert": {"p_good_bad": 0.01, "p_bad_good": 0.3, "loss_bad": 0.5}, "loss": 0.1},
+    ):
+        state = shaping.link_state(link(jitter_ms=3, **kw))
+        up, rev = shaping.uplink_netem_argv(S, state), shaping.reverse_netem_argv(R, state)
+        assert rev[rev.index("loss") :] == up[up.index("loss") :] and rev.count("loss") == 1
+        assert after(rev, "delay", 2) == after(up, "delay", 2)
+        assert "rate" not in rev
+    assert "loss" not in shaping.reverse_netem_argv(R, shaping.link_state(link()))
+
+
+def test_loss_event_changes_both_ends() -> None:
+    state, argvs = shaping.change_argvs(link(), {"loss": 0.05}, S, R)
+    devs = [after(a, "dev")[0] for a in argvs]
+    assert devs == [S, R] and all(after(a, "loss", 2) == ["random", "5%"] for a in argvs)
 
 
 def test_random_loss() -> None:
@@ -85,7 +114,7 @@ def test_tiny_probabilities_stay_nonzero() -> None:
 
 def test_rate_scaled_from_ip_to_frame_bytes_with_burst() -> None:
     cls = shaping.rate_argv(S, shaping.link_state(link(capacity_bps=6_000_000)))
-    scale = (1316 + 40 + 14) / (1316 + 40)
+    scale = (1316 + 48 + 14) / (1316 + 48)  # 48: librist's measured IP overhead per packet
     assert after(cls, "rate") == [f"{round(6_000_000 * scale)}bit"]
     assert after(cls, "ceil") == after(cls, "rate")
     assert int(after(cls, "burst")[0]) == pytest.approx(6_000_000 * scale * shaping.BURST_S / 8, abs=1)
@@ -96,8 +125,8 @@ def test_rate_scaled_from_ip_to_frame_bytes_with_burst() -> None:
 def test_queue_bytes_to_bfifo_limit_and_packets() -> None:
     fifo = shaping.queue_argv(S, shaping.link_state(link(queue_bytes=250_000)))
     assert after(fifo, "limit") == [str(shaping.queue_limit_bytes(250_000))]
-    assert shaping.queue_limit_bytes(250_000) == 252_582  # * 1370 / 1356
-    assert shaping.queue_limit_packets(250_000) == 184  # packets of 1316 + 40 bytes
+    assert shaping.queue_limit_bytes(250_000) == 252_566  # * 1378 / 1364
+    assert shaping.queue_limit_packets(250_000) == 183  # packets of 1316 + 48 bytes
     assert shaping.queue_limit_bytes(1500, packet_bytes=188) >= shaping.FRAME_MAX_BYTES
 
 
@@ -186,13 +215,16 @@ def test_check_expressible_clean_scenario(tmp_path: Path) -> None:
 
 def test_check_expressible_reports(tmp_path: Path) -> None:
     write_trace(tmp_path / "gappy.trace", list(range(1, 101)) + [300])
-    sc = scenario(tmp_path, [
-        {"name": "a", "capacity_bps": 4, "delay_ms": 20},
-        {"name": "b", "capacity_bps": 50_000, "delay_ms": 20, "loss": 0.1},
-        {"name": "c", "capacity_bps": 5e6, "gilbert": {"p_good_bad": 0.01, "p_bad_good": 0.2}},
-        {"name": "d", "trace": "gappy.trace"},
-    ], events=[{"at_s": 2, "link": "c", "delay_ms": 80, "for_s": 1},
-               {"at_s": 5, "link": "b", "up": False}])
+    sc = scenario(
+        tmp_path,
+        [
+            {"name": "a", "capacity_bps": 4, "delay_ms": 20},
+            {"name": "b", "capacity_bps": 50_000, "delay_ms": 20, "loss": 0.1},
+            {"name": "c", "capacity_bps": 5e6, "gilbert": {"p_good_bad": 0.01, "p_bad_good": 0.2}},
+            {"name": "d", "trace": "gappy.trace"},
+        ],
+        events=[{"at_s": 2, "link": "c", "delay_ms": 80, "for_s": 1}, {"at_s": 5, "link": "b", "up": False}],
+    )
     messages = shaping.check_expressible(sc)
     text = "\n".join(messages)
     assert any(m.startswith("links[0].capacity_bps:") and "8 bit/s" in m for m in messages), text

@@ -1,0 +1,200 @@
+"""bondlab.real.capture and the receiver report format.
+
+Unit part (no root): locating the bonding header behind librist's headers, the BPF program,
+report pack/unpack. Host part (root, no netem): a two-link Testbed, UDP datagrams carrying a
+bonding header sent from the sender namespace, the capture process in the receiver namespace;
+wire times are checked against the send times and the reports are received by plain sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bondlab.real.capture import WIRE_DTYPE, bpf_program, clock_offset, parse_packet
+from bondlab.real.protocol import (
+    REPORT_BYTES,
+    RR_BASE_PORT,
+    BondHeader,
+    ReceiverReport,
+    find_header,
+    pack,
+    pack_report,
+    unpack_report,
+)
+
+# librist 0.2.7 main profile in front of the payload: GRE 4 (0x88B6) + virtual ports 4 + RTP 12
+LIBRIST_PREFIX = bytes.fromhex("000088b6") + bytes.fromhex("800007b1") + bytes(12)
+
+
+def ip_udp(payload: bytes, dport: int = 6000) -> bytes:
+    """An IPv4/UDP packet around `payload` (checksums left 0: nothing here checks them)."""
+    total = 20 + 8 + len(payload)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 1, 0, 64, 17, 0, bytes(4), bytes(4))
+    return ip + struct.pack("!HHHH", 40000, dport, 8 + len(payload), 0) + payload
+
+
+def test_header_found_behind_librists_headers() -> None:
+    h = BondHeader(77, 5, 1.5, 3, 1, False, 1, 3948)
+    payload = pack(h, 1316, write_t=2.25)
+    pkt = ip_udp(LIBRIST_PREFIX + payload)
+    assert find_header(LIBRIST_PREFIX + payload) == 20
+    snap = pkt[:128]
+    seq, fid, capture_t, write_t, ip_len, nbytes, at = parse_packet(bytearray(snap), len(snap))
+    assert (seq, fid, capture_t, write_t, at) == (77, 5, 1.5, 2.25, 20)
+    assert ip_len == 20 + 8 + 20 + 1316 and nbytes == 1316 and ip_len - nbytes == 48
+    # a wrong hint falls back to the search; a right one is used
+    assert parse_packet(bytearray(snap), len(snap), hint=4)[6] == 20
+    assert parse_packet(bytearray(snap), len(snap), hint=20)[0] == 77
+
+
+def test_foreign_or_truncated_packets_are_not_matched() -> None:
+    rtcp = ip_udp(LIBRIST_PREFIX[:8] + bytes.fromhex("80c80006") + bytes(40))
+    assert parse_packet(bytearray(rtcp), len(rtcp)) is None
+    short = ip_udp(LIBRIST_PREFIX + pack(BondHeader(1, 1, 0.0, 1, 0, False, 0, 100), 100, 0.0))
+    assert parse_packet(bytearray(short), 20 + 8 + 20 + 10) is None  # header cut by the snap length
+    assert find_header(b"x" * 200) == -1
+
+
+def test_bpf_program_jumps_stay_inside_and_end_in_returns() -> None:
+    prog = bpf_program(6000, 6003, 128)
+    for i, (code, jt, jf, _k) in enumerate(prog):
+        if code & 0x07 == 0x05:  # jumps
+            assert i + 1 + max(jt, jf) < len(prog)
+    assert prog[-1] == (0x06, 0, 0, 0) and prog[-2] == (0x06, 0, 0, 128)
+    assert (0x35, 0, 2, 6000) in prog and (0x25, 1, 0, 6003) in prog
+
+
+def test_report_round_trip_and_rejects() -> None:
+    r = ReceiverReport(3, 17, 1234.5, 10_000_000_000, 123456, 1234.375)
+    data = pack_report(r)
+    assert len(data) == REPORT_BYTES == struct.calcsize("!4sHIdQQd")
+    assert unpack_report(data) == r
+    with pytest.raises(ValueError):
+        unpack_report(b"XXXX" + data[4:])
+    with pytest.raises(ValueError):
+        unpack_report(data[:-1])
+    with pytest.raises(ValueError):
+        unpack_report(pack(BondHeader(1, 1, 0.0, 1, 0, False, 0, 1), 100, 0.0)[:REPORT_BYTES])
+
+
+def test_clock_offset_is_realtime_minus_monotonic() -> None:
+    off = clock_offset()
+    assert abs(time.clock_gettime(time.CLOCK_REALTIME) - time.monotonic() - off) < 1e-3
+
+
+# ---------------------------------------------------------------------------------------------
+# Host test: capture in a real receiver namespace
+
+ROOT = Path(__file__).resolve().parents[2]
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+
+
+def _send_and_listen(ends: list[tuple[str, str]], n: int) -> tuple[list[tuple[int, int, float]], list[bytes]]:
+    """In the sender namespace: listen for reports, send n bonded datagrams (plus one duplicate,
+    one foreign datagram in range and one bonded datagram to a port outside it), then collect
+    reports for a while. Returns ([(seq, link, send time)], [report datagrams])."""
+    listeners = []
+    for i, (sender_ip, _rx_ip) in enumerate(ends):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((sender_ip, RR_BASE_PORT + i))
+        s.setblocking(False)
+        listeners.append(s)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sent = []
+    for seq in range(n):
+        link = seq % 2
+        t = time.monotonic()
+        payload = LIBRIST_PREFIX + pack(BondHeader(seq, seq // 4, t, 4, seq % 4, False, link, 4000), 1000, t)
+        tx.sendto(payload, (ends[link][1], 6000 + 2 * link))
+        sent.append((seq, link, t))
+        time.sleep(0.003)
+    tx.sendto(
+        LIBRIST_PREFIX + pack(BondHeader(3, 0, 0.0, 4, 3, False, 1, 4000), 1000, 0.0), (ends[1][1], 6002)
+    )
+    tx.sendto(b"\x80" * 60, (ends[0][1], 6000))
+    tx.sendto(
+        LIBRIST_PREFIX + pack(BondHeader(10**6, 9, 0.0, 1, 0, False, 0, 1), 1000, 0.0), (ends[0][1], 6100)
+    )
+    got: list[bytes] = []
+    end = time.monotonic() + 0.6
+    while time.monotonic() < end:
+        for s in listeners:
+            try:
+                got.append(s.recv(256))
+            except BlockingIOError:
+                pass
+        time.sleep(0.005)
+    return sent, got
+
+
+@needs_root
+def test_capture_matches_packets_times_them_and_reports_back(tmp_path: Path) -> None:
+    from bondlab.real.netns import Testbed
+
+    n = 200
+    with Testbed(["a", "b"]) as tb:
+        ends = [tb.links[x] for x in ("a", "b")]
+        cfg = {
+            "capture": {
+                "links": [
+                    {"dev": e.receiver_dev, "sender_ip": e.sender_ip, "receiver_ip": e.receiver_ip}
+                    for e in ends
+                ],
+                "port_lo": 6000,
+                "port_hi": 6003,
+                "interval_s": 0.05,
+            }
+        }
+        (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+        proc = tb.popen(
+            "receiver",
+            [sys.executable, "-m", "bondlab.real.capture", str(tmp_path / "cfg.json"), str(tmp_path)],
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "capture.ready").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "capture did not start"
+            time.sleep(0.02)
+        sent, reports = tb.call(
+            "sender", _send_and_listen, [(e.sender_ip, e.receiver_ip) for e in ends], n, timeout=30
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    wire = np.load(tmp_path / "wire.npy")
+    info = json.loads((tmp_path / "wire.json").read_text())
+    assert wire.dtype == np.dtype(WIRE_DTYPE)
+    assert sorted(wire["seq"].tolist()) == list(range(n))  # nothing foreign, nothing out of range
+    by_seq = {int(r["seq"]): r for r in wire}
+    lags = []
+    for seq, link, t in sent:
+        r = by_seq[seq]
+        assert r["link"] == link and r["frame_id"] == seq // 4 and r["write_t"] == r["capture_t"] == t
+        assert r["ip_len"] == 20 + 8 + 20 + 1000 and r["payload"] == 1000
+        lags.append(r["wire_t"] - t)
+    assert min(lags) > -0.0005 and np.median(lags) < 0.002 and max(lags) < 0.01, lags
+    assert info["duplicates"] == [0, 1] and info["other_packets"] == [1, 0]
+    assert info["header_offsets"] == [20] and info["kernel_drops"] == [0, 0]
+    # reports: every link, to its own sender address, cumulative and ending with all of it:
+    # distinct payload bytes, packets of any kind (the foreign one on link 0, the duplicate on 1)
+    parsed = [unpack_report(d) for d in reports]
+    for link in (0, 1):
+        mine = [r for r in parsed if r.link == link]
+        assert len(mine) >= 3
+        assert [r.number for r in mine] == sorted(r.number for r in mine)
+        assert all(a.packets <= b.packets for a, b in zip(mine, mine[1:]))
+        last = mine[-1]
+        rows = wire[wire["link"] == link]
+        assert len(rows) == n // 2 and last.packets == n // 2 + 1
+        assert last.payload_bytes == 1000 * (n // 2) == info["payload_bytes"][link]
+        assert 0 < last.last_arrival_t - rows["wire_t"].max() < 0.1  # the extra packet came last
+        assert 0 < time.monotonic() - last.send_t < 30
