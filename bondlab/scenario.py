@@ -57,12 +57,15 @@ class BondingSpec(_Strict):
     rate_control: bool = True
     quantum_bytes: int = Field(1500, ge=188, description="DWRR quantum of the lightest link per round")
     max_credit_quanta: float = Field(
-        2.0, ge=1.0, description="credit cap, in quanta, so idle links cannot burst")
+        2.0, ge=1.0, description="credit cap, in quanta, so idle links cannot burst"
+    )
     probe_gain: float = Field(
-        0.25, ge=0, description="fractional growth per interval of an app-limited estimate")
+        0.25, ge=0, description="fractional growth per interval of an app-limited estimate"
+    )
     raise_hold_s: float = Field(
-        1.0, ge=0, description="capacity must stay high this long before raising bitrate")
-    raise_step: float = Field(0.15, gt=0, le=1, description="fraction of bitrate added per raise")
+        1.0, ge=0, description="capacity must stay high this long before raising bitrate"
+    )
+    raise_step: float = Field(0.25, gt=0, le=1, description="fraction of bitrate added per raise")
 
 
 class GilbertSpec(_Strict):
@@ -243,8 +246,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             except TypeError:
                 continue  # an unhashable key: the base class reports it
             if twice:
-                raise yaml.constructor.ConstructorError(problem=f"duplicate key {key!r}",
-                                                        problem_mark=key_node.start_mark)
+                raise yaml.constructor.ConstructorError(
+                    problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark
+                )
         return super().construct_mapping(node, deep)
 
 
@@ -292,7 +296,7 @@ def _override_parent(data: dict[str, Any], parts: list[str], where: str) -> dict
         else:
             node = node.setdefault(part, {})
         if not isinstance(node, dict | list):
-            raise ScenarioError(f"{where}: {'.'.join(parts[:depth + 1])} is not a section")
+            raise ScenarioError(f"{where}: {'.'.join(parts[: depth + 1])} is not a section")
     if isinstance(node, list):
         raise ScenarioError(f"{where}: cannot set an item of a list")
     return node

@@ -72,3 +72,65 @@ def test_never_exceeds_max_bitrate():
     for i in range(200):
         rc.update(i * 0.1, 100_000_000)
     assert rc.bitrate == 12_000_000
+
+
+def test_cut_deadband_ignores_a_small_shortfall():
+    """Capacity a few percent under bitrate x headroom is no reason for a quality change;
+    past the deadband it is."""
+    rc = make()
+    assert rc.update(1.0, 6_000_000 * 1.1 * (1 - rc.cut_deadband / 2)) is None
+    assert rc.update(1.1, 6_000_000 * 1.1 * (1 - 2 * rc.cut_deadband)) is not None
+
+
+def test_settle_no_second_cut_while_the_first_takes_effect():
+    """Within settle_s of a cut, capacity that still carries the new bitrate cuts no further;
+    once settled, the same shortfall cuts."""
+    rc = make()
+    rc.update(1.0, 5_500_000)  # -> 5 Mbps
+    assert rc.bitrate == 5_000_000
+    assert rc.update(1.0 + rc.settle_s / 2, 5_100_000) is None
+    assert rc.update(1.0 + rc.settle_s + 0.1, 5_100_000) is not None
+
+
+def climb_then_fail(rc):
+    """Raise once (6 -> 7.5 Mbps with raise_step 0.25), then congestion: returns the failed bitrate."""
+    t = 0.0
+    while rc.update(t, 20_000_000) is None:
+        t += 0.1
+    failed = rc.bitrate
+    rc.update(t + 0.1, failed * 1.0)  # capacity at the bitrate itself: below bitrate x headroom
+    return failed, t + 0.1
+
+
+def test_failure_memory_caps_raises_below_the_bitrate_that_failed():
+    """A raise that ran into congestion: for retry_after_s raises stop retry_margin below it,
+    although the capacity would allow more (but not so much more that it clears the memory)."""
+    rc = make(raise_step=0.25)
+    failed, t = climb_then_fail(rc)
+    capacity = failed * 1.1 * (1 + rc.clear_margin) * 0.95
+    for i in range(1, 200):
+        rc.update(t + 0.1 * i, capacity)
+    assert rc.bitrate <= failed * (1 - rc.retry_margin) + 1
+    free = make(raise_step=0.25, retry_margin=0.0, retry_after_s=0.0)
+    failed, t = climb_then_fail(free)
+    for i in range(1, 200):
+        free.update(t + 0.1 * i, capacity)
+    assert free.bitrate > failed
+
+
+def test_failure_memory_forgets_when_capacity_clearly_rose():
+    """Counted capacity far above the failed bitrate (clear_margin) lifts the memory at once."""
+    rc = make(raise_step=0.25)
+    failed, t = climb_then_fail(rc)
+    for i in range(1, 200):
+        rc.update(t + 0.1 * i, failed * 1.1 * (1 + rc.clear_margin) * 1.3)
+    assert rc.bitrate > failed
+
+
+def test_a_cut_without_a_raise_before_it_is_not_remembered():
+    """A cut from the start bitrate (cold start, a link lost) found no wall: raises are not capped."""
+    rc = make()
+    rc.update(1.0, 5_500_000)  # 6 -> 5 Mbps, no raise before
+    for i in range(1, 200):
+        rc.update(1.0 + 0.1 * i, 20_000_000)
+    assert rc.bitrate > 6_000_000

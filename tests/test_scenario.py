@@ -44,8 +44,14 @@ CASES = _cases()
 
 def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "bondlab", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bondlab", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def _error_line(proc: subprocess.CompletedProcess) -> str:
@@ -193,8 +199,10 @@ def test_duplicate_yaml_key_is_an_error(tmp_path):
 def test_yaml_merge_keys_may_still_be_overridden(tmp_path):
     """Rejecting duplicate keys leaves YAML merges alone: an explicit key overrides a merged one."""
     path = tmp_path / "merge.yaml"
-    path.write_text("duration_s: 20\nlinks:\n  - &a {name: a, capacity_bps: 1000000, delay_ms: 70}\n"
-                    "  - {<<: *a, name: b}\n")
+    path.write_text(
+        "duration_s: 20\nlinks:\n  - &a {name: a, capacity_bps: 1000000, delay_ms: 70}\n"
+        "  - {<<: *a, name: b}\n"
+    )
     sc = load_scenario(path)
     assert [link.name for link in sc.links] == ["a", "b"] and sc.link("b").delay_ms == 70
 
@@ -221,8 +229,10 @@ def test_union_member_labels_are_not_part_of_the_field_path():
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, bytes | None]]:
-    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.read_bytes() if p.is_file() else None)
-            for p in sorted(root.rglob("*"))}
+    return {
+        str(p.relative_to(root)): (p.stat().st_mtime_ns, p.read_bytes() if p.is_file() else None)
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def test_run_on_malformed_scenario_keeps_completed_results(tmp_path, cli):
@@ -242,8 +252,9 @@ def test_run_on_malformed_scenario_keeps_completed_results(tmp_path, cli):
     past_end = bad_dir / "seed-asymmetric.yaml"
     past_end.write_text(text + "events:\n  - {at_s: 61, link: lte-a, up: false}\n")
     garbage = tmp_path / "bad" / "seed-asymmetric-trace.yaml"
-    garbage.write_text("name: seed-asymmetric\n"
-                       + text.replace("capacity_bps: 2000000", "trace: traces/garbage.up"))
+    garbage.write_text(
+        "name: seed-asymmetric\n" + text.replace("capacity_bps: 2000000", "trace: traces/garbage.up")
+    )
     proc = _cli("run", str(past_end), "--results", str(results), "-q")  # a real process: exit code, stderr
     line = _error_line(proc)
     assert str(past_end) in line and "events[0].at_s" in line, line
@@ -261,8 +272,9 @@ def test_run_on_malformed_scenario_keeps_completed_results(tmp_path, cli):
 def test_set_overrides_change_the_model():
     """--set section.key=value and links.<name>.key=value change exactly the named field."""
     base = load_scenario(SEED)
-    sc = load_scenario(SEED, ["bonding.alpha=0.3", "links.lte-b.loss=0.05", "bonding.rate_control=false",
-                              "duration_s=3"])
+    sc = load_scenario(
+        SEED, ["bonding.alpha=0.3", "links.lte-b.loss=0.05", "bonding.rate_control=false", "duration_s=3"]
+    )
     assert base.bonding.alpha == 0.125 and sc.bonding.alpha == 0.3
     assert sc.link("lte-b").loss == 0.05 and sc.link("lte-a").loss == base.link("lte-a").loss == 0.01
     assert sc.bonding.rate_control is False and sc.duration_s == 3
@@ -293,9 +305,11 @@ def test_bad_set_is_one_line_scenario_error(override, fields):
 def test_bad_set_messages_name_the_file_and_the_problem():
     """--set errors read `<file>: --set <item>: <problem>`, like every other scenario error."""
     assert _scenario_error(SEED, ["links.lte-z.loss=0.1"]) == (
-        f"{SEED}: --set links.lte-z.loss=0.1: no link named 'lte-z'")
+        f"{SEED}: --set links.lte-z.loss=0.1: no link named 'lte-z'"
+    )
     assert _scenario_error(SEED, ["links.5.loss=0.1"]) == (
-        f"{SEED}: --set links.5.loss=0.1: no link at index 5 (2 links)")
+        f"{SEED}: --set links.5.loss=0.1: no link at index 5 (2 links)"
+    )
     assert _scenario_error(SEED, ["bonding"]) == f"{SEED}: --set bonding: expected dotted.key=value"
 
 

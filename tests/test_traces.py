@@ -141,12 +141,15 @@ def test_binary_trace_is_not_a_text_trace_file(tmp_path, data):
         load_trace(path)
 
 
-@pytest.mark.parametrize("text, lineno, words", [
-    ("1\n2\nabc\n4\n", 3, "not an integer"),
-    ("1\n\n2.5\n", 3, "not an integer"),  # blank lines still count in the numbering
-    ("1\n-4\n", 2, "negative"),
-    ("5\n9\n7\n", 3, "decrease"),
-])
+@pytest.mark.parametrize(
+    "text, lineno, words",
+    [
+        ("1\n2\nabc\n4\n", 3, "not an integer"),
+        ("1\n\n2.5\n", 3, "not an integer"),  # blank lines still count in the numbering
+        ("1\n-4\n", 2, "negative"),
+        ("5\n9\n7\n", 3, "decrease"),
+    ],
+)
 def test_bad_line_raises_value_error_naming_line(tmp_path, text, lineno, words):
     """A non-integer, negative or decreasing line raises ValueError naming the file and its line number."""
     path = tmp_path / "bad.up"

@@ -15,10 +15,11 @@ from bondlab.core.schedulers import make_scheduler
 from bondlab.core.stats import PeerStats
 
 log = logging.getLogger("bondlab.bonding")
-# No rate decision in the first second: librist's EWMAs (1/8 per 100 ms, from zero) are still
-# warming up and the receiver has sent fewer than ten reports; cutting on that is the cold-start
-# collapse (6 -> 1.5 Mbps) real runs showed.
-WARMUP_S = 1.0
+# No rate decision in the first 2.5 s: the equal start split overloads a small link, and only
+# after the estimators moved the load (overload detected within a second) and the next I-frame
+# (2 s GOP) ran over the big link at its rate does the delivery evidence show what the bond can
+# carry; cutting on less is the cold-start collapse (6 -> 1.5 Mbps) real runs showed.
+WARMUP_S = 2.5
 T = TypeVar("T")
 
 

@@ -9,15 +9,24 @@ The way out used here (delay-based, in the spirit of LEDBAT/BBR):
   larger of its own estimate and the bond's mean (so a small link catches up additively instead
   of keeping its share forever), up to `probe_cap` x the sent rate; the scheduler then offers the
   link more and finds out.
-* when queueing delay passes `congested_ms` and is still rising, the link is saturated, so the
-  sent rate is an upper bound on capacity: the estimate drops to `(1 - backoff)` x min(estimate,
-  sent rate), then holds for an RTT plus half the smoothing time, so one episode is not
-  punished again while the smoothed RTT catches up with a queue that is already draining.
+* when the queue *stands* (librist's smoothed RTT stayed above base + `standing_frac` x
+  `congested_ms` for a whole `standing_s`; an I-frame's queue drains sooner) and is past
+  `congested_ms` and still rising, the link is saturated, so what it delivers is its capacity:
+  the estimate drops to `(1 - backoff)` x min(sent, delivered) (never up; relative to what the
+  link carries, so a second cut while the queue drains does not compound), then holds for an RTT
+  plus half the smoothing time.
+* when the link delivered less than `overload_ratio` of what it was given over the last second
+  (the receiver's reports against our own count, lagged by the reports' way), it is overloaded:
+  the same cut, less the backlog rate, so what queued up drains within a second. This needs no
+  echo (echoes queue behind the backlog) and catches the cold start's equal split at once.
 * what the rate controller may count is narrower than what steers the weights: capacity that was
-  delivered. The receiver's reports give a delivery rate; the counted capacity is the estimate,
-  capped by the best delivery rate of the last `evidence_window_s`, plus an allowance of
-  `evidence_allowance` that shrinks to nothing as queueing delay builds (a link that queues is
-  delivering all it can). Probing may steer the scheduler; it cannot raise the encoder alone.
+  delivered. The counted capacity is the estimate, capped by the delivery evidence of the last
+  `evidence_window_s`: the best raw 100 ms sample (an I-frame burst runs at the link's rate), or
+  the smoothed rate plus an allowance of `evidence_allowance` that shrinks to nothing as queueing
+  delay builds, but never more than `ceiling_allowance` above that best sample. After a cut the
+  rate the link delivered when it saturated is its ceiling: counted stays within
+  `ceiling_allowance` of it until the link delivers more, or carries most of it with no queue
+  for a while (its capacity rose). Probing may steer the scheduler; it cannot raise the encoder.
 * a link is up only while the receiver's reports show packets arriving on it: replies on the
   reverse path prove nothing about the uplink (a link at 100 % loss still answers keepalives).
   No such proof for `down_after_s`: down. It restarts cold at `cold_start_bps` and has to earn
@@ -36,20 +45,20 @@ from bondlab.core.stats import PeerStats
 
 @dataclass
 class EstimatorParams:
-    alpha: float = 0.125
-    rtt_limit_ms: float = 1000.0
-    loss_limit: float = 0.2
+    alpha: float = 0.125  # smoothing of RTT and loss for health: about 8 samples, under a second
+    rtt_limit_ms: float = 1000.0  # health 0 at this RTT (scenario's rtt_limit_ms)
+    loss_limit: float = 0.2  # health 0 at this loss (scenario's loss_limit)
     probe_gain: float = 0.25  # fractional growth per second while app-limited
     probe_cap: float = 0.5  # estimate may exceed the sent rate by this fraction
-    congested_ms: float = 40.0  # queueing delay that means "saturated"
-    backoff: float = 0.15
-    # Receiver reports come every stats interval (100 ms) and echoes every 100 ms: 6 reports in a
-    # row without new arrivals is no accident at any loss below ~50 %, and it keeps a dead link
-    # out within a second (0.6 s + the report's way back).
-    down_after_s: float = 0.6
-    cold_start_bps: float = 500_000.0
-    floor_bps: float = 100_000.0
-    rtt_min_window_s: float = 10.0
+    congested_ms: float = 40.0  # queueing delay that means "saturated": ~1/3 of an I-frame's spread
+    backoff: float = 0.15  # a cut leaves 15 % of the link's rate spare, enough to drain its queue
+    # Receiver reports come every stats interval (100 ms) and echoes every 100 ms: 5 reports in a
+    # row without new arrivals is no accident at any loss below ~50 %, and it takes a dead link out
+    # within 0.5 s + the last report's way back (+45 ms), inside the playout slack of a frame.
+    down_after_s: float = 0.5
+    cold_start_bps: float = 500_000.0  # a link back from the dead earns its rate from here
+    floor_bps: float = 100_000.0  # never estimate below this: a live link keeps a trickle to probe
+    rtt_min_window_s: float = 10.0  # base RTT: long enough to span queue cycles, short for handovers
     # A delivery sample spans one report interval, three frames: an I-frame (4 P-frames) in it
     # nearly doubles the rate. An EWMA of 1/10 (about 1 s) averages that away; the max over 3 s
     # keeps the best recent rate after the load moves away.
@@ -59,6 +68,33 @@ class EstimatorParams:
     # the rate controller's headroom x margin (1.1 x 1.05), so it can still climb, by steps of up
     # to 1.3 / 1.1 = 18 % (from 6 to 11 Mbps in four raises).
     evidence_allowance: float = 0.3
+    # Delivered below `overload_ratio` x sent over the last `overload_samples` intervals (1 s,
+    # so an I-frame burst falls in both sums), the sent side `report_lag` intervals earlier (the
+    # one-way delay plus the report's phase): the link takes less than it is given. A congestion
+    # signal that needs no RTT echo and shows from the first second (cold start with equal
+    # weights); 1 % loss and the edges of an I-frame stay far above 0.8.
+    overload_ratio: float = 0.8
+    overload_samples: int = 10
+    report_lag: int = 1
+    # A saturated link delivers its capacity: the mean of the last `cut_samples` raw delivery
+    # samples (0.3 s: the queue that set off the cut kept the link busy for them) bounds the cut.
+    cut_samples: int = 3
+    # An I-frame queues for ~100 ms even on a half-loaded link; that drains before the next one
+    # and is no reason to cut. Only a standing queue is: the smoothed RTT stayed above base +
+    # congested_ms x `standing_frac` for the whole last `standing_s` (a queue that does not drain
+    # within a second is building, CoDel's rule with librist's sample rate).
+    standing_s: float = 1.0
+    standing_frac: float = 0.6
+    # What a link delivered while congested is its capacity. Until it shows more, the counted
+    # capacity stays within this of that ceiling: the allowance above is for climbing, and a link
+    # known to saturate at X has nothing to climb to above X.
+    ceiling_allowance: float = 0.05
+    # The ceiling is stale once the link's smoothed delivery reaches `stale_load` of it while its
+    # queue stayed under congested_ms x `stale_queue` for `stale_calm_s` (it queued at that rate
+    # before: its capacity rose). A second spans an I-frame's queue and its draining.
+    stale_load: float = 0.9
+    stale_queue: float = 0.25
+    stale_calm_s: float = 1.0
 
 
 class LinkEstimator:
@@ -72,13 +108,22 @@ class LinkEstimator:
         self.health = 1.0
         self.up = True
         self.congested = False
+        self.overloaded = False
+        self.ceiling: tuple[float, float] | None = None  # (since, bps): delivered rate when congested
         self._last_t: float | None = None
+        self._calm_since: float | None = None  # start of the current stretch without a queue
         self._hold_until = float("-inf")
         self._prev_rtt: float | None = None
+        self._last_rtt: float | None = None
         self._rtt_window: deque[tuple[float, float]] = deque()
         self.sent_bps = Ewma(params.alpha)
+        self._sent_hist: deque[float] = deque(maxlen=params.overload_samples + params.report_lag)
+        self._delivered_hist: deque[float] = deque(maxlen=params.overload_samples)
+        self._recent: deque[float] = deque(maxlen=params.cut_samples)  # latest raw delivery samples
+        self._rtt_recent: deque[tuple[float, float]] = deque()  # sliding min of the last standing_s
         self.delivered = Ewma(params.delivered_alpha)
         self._delivered_window: deque[tuple[float, float]] = deque()
+        self._burst_window: deque[tuple[float, float]] = deque()  # raw samples: sliding max
 
     @property
     def weight(self) -> float:
@@ -90,6 +135,11 @@ class LinkEstimator:
         return self._delivered_window[0][1] if self._delivered_window else None
 
     @property
+    def burst_max_bps(self) -> float | None:
+        """Best raw delivery sample of the evidence window: what the link carried in its best 100 ms."""
+        return self._burst_window[0][1] if self._burst_window else None
+
+    @property
     def counted_bps(self) -> float:
         """Capacity the rate controller may count: estimate x health, capped by delivery evidence."""
         if not self.up:
@@ -98,7 +148,15 @@ class LinkEstimator:
         if best is None:
             return self.weight
         slack = max(0.0, 1.0 - self.queue_delay_ms / self.p.congested_ms)
-        evidenced = best * (1.0 + self.p.evidence_allowance * slack)
+        # The allowance may not reach past what the link carried in its best 100 ms by more than
+        # the ceiling's margin: near its capacity a link's I-frame bursts already run at it.
+        burst = max(self.burst_max_bps or 0.0, best)
+        evidenced = max(
+            burst,
+            min(best * (1.0 + self.p.evidence_allowance * slack), burst * (1.0 + self.p.ceiling_allowance)),
+        )
+        if self.ceiling is not None:
+            evidenced = min(evidenced, max(self.ceiling[1], best) * (1.0 + self.p.ceiling_allowance))
         return min(self.capacity_bps, max(evidenced, self.p.floor_bps)) * self.health
 
     @property
@@ -107,14 +165,16 @@ class LinkEstimator:
 
     @property
     def queue_delay_ms(self) -> float:
-        base = self.rtt_min_ms
-        return 0.0 if base is None or self.rtt.value is None else max(self.rtt.value - base, 0.0)
+        """librist's smoothed RTT (already an EWMA: no second smoothing) over its window minimum."""
+        base, rtt = self.rtt_min_ms, self._last_rtt
+        return 0.0 if base is None or rtt is None else max(rtt - base, 0.0)
 
     def update(self, s: PeerStats, bond_mean_bps: float | None = None) -> None:
         dt = 0.1 if self._last_t is None else max(s.t - self._last_t, 1e-6)
         self._last_t = s.t
         sent = s.bandwidth_bps if s.sent_bytes is None else s.sent_bytes * 8 / dt
         self.sent_bps.update(sent)
+        self._sent_hist.append(sent)
         # No report yet counts from the start of the run: a link dead from the start goes down too.
         age = s.t if s.evidence_age_s is None else s.evidence_age_s
         if age >= self.p.down_after_s:
@@ -123,53 +183,113 @@ class LinkEstimator:
                 self.health = 0.0
             return
         if not self.up:  # proof of life again: start cold, earn the rate back
-            self.up = True
-            self.rtt.reset()
-            self.loss.reset()
-            self._rtt_window.clear()
-            self._delivered_window.clear()
-            self.delivered.reset()
-            self._prev_rtt = None
-            self.capacity_bps = self.p.cold_start_bps
+            self._restart()
+            self.sent_bps.update(sent)
+            self._sent_hist.append(sent)
         if s.delivered_bps is not None:
-            self._track_delivered(s.t, self.delivered.update(s.delivered_bps))
+            self._recent.append(s.delivered_bps)
+            self._delivered_hist.append(s.delivered_bps)
+            self._track_max(self._burst_window, s.t, s.delivered_bps)
+            self._track_max(self._delivered_window, s.t, self.delivered.update(s.delivered_bps))
         if s.rtt_ms is not None:
-            self._track_rtt(s.t, s.rtt_ms)
+            self._track_min(self._rtt_window, s.t, s.rtt_ms, self.p.rtt_min_window_s)
+            self._track_min(self._rtt_recent, s.t, s.rtt_ms, self.p.standing_s)
             self.rtt.update(s.rtt_ms)
+            self._prev_rtt, self._last_rtt = self._last_rtt, s.rtt_ms
         self.loss.update(max(0.0, min(1.0, 1.0 - s.quality / 100.0)) if s.sent else 0.0)
-        if self.rtt.value is not None:
+        if self._last_rtt is not None:
             self._update_capacity(s.t, self.sent_bps.get(), dt, bond_mean_bps or self.capacity_bps)
         self.health = health(self.loss.get(), self.rtt.get(), self.p.loss_limit, self.p.rtt_limit_ms)
 
-    def _track_delivered(self, t: float, rate: float) -> None:
-        """Sliding-window maximum of the smoothed delivery rate (a deque of decreasing rates)."""
-        window = self._delivered_window
+    def _restart(self) -> None:
+        self.up = True
+        self._recent.clear()
+        self._delivered_hist.clear()
+        self._sent_hist.clear()
+        for ewma in (self.rtt, self.loss, self.delivered, self.sent_bps):
+            ewma.reset()
+        self._rtt_window.clear()
+        self._rtt_recent.clear()
+        self._delivered_window.clear()
+        self._burst_window.clear()
+        self._prev_rtt = self._last_rtt = None
+        self.ceiling = None
+        self.capacity_bps = self.p.cold_start_bps
+
+    def _track_max(self, window: deque[tuple[float, float]], t: float, rate: float) -> None:
+        """Sliding-window maximum of a delivery rate (a deque of decreasing rates)."""
         while window and window[0][0] < t - self.p.evidence_window_s:
             window.popleft()
         while window and window[-1][1] <= rate:
             window.pop()
         window.append((t, rate))
 
-    def _track_rtt(self, t: float, rtt_ms: float) -> None:
-        """Sliding-window minimum: a deque of increasing RTTs whose head is the window's minimum."""
-        window = self._rtt_window
-        while window and window[0][0] < t - self.p.rtt_min_window_s:
+    def _track_min(self, window: deque[tuple[float, float]], t: float, rtt_ms: float, span: float) -> None:
+        """Sliding-window minimum over `span`: a deque of increasing RTTs whose head is the minimum."""
+        while window and window[0][0] < t - span:
             window.popleft()
         while window and window[-1][1] >= rtt_ms:
             window.pop()
         window.append((t, rtt_ms))
 
+    def _backlog_bps(self) -> float | None:
+        """Given minus delivered over the last second, lagged as reports are (None: too few samples).
+
+        Positive when the link queued (or lost) what it was given: sending that much less for the
+        next second drains it.
+        """
+        p, got = self.p, self._delivered_hist
+        if len(got) < p.overload_samples or len(self._sent_hist) < p.overload_samples + p.report_lag:
+            return None
+        given = sum(list(self._sent_hist)[: p.overload_samples])
+        return (given - sum(got)) / p.overload_samples
+
     def _update_capacity(self, t: float, sent: float, dt: float, bond_mean_bps: float) -> None:
+        p = self.p
         qdelay = self.queue_delay_ms
-        self.congested = qdelay > self.p.congested_ms
-        rising = self._prev_rtt is not None and self.rtt.get() > self._prev_rtt
-        self._prev_rtt = self.rtt.get()
-        if self.congested and rising and t >= self._hold_until:
-            self.capacity_bps = (1.0 - self.p.backoff) * min(self.capacity_bps, max(sent, self.p.floor_bps))
+        delivered = sum(self._recent) / len(self._recent) if self._recent else None
+        base = self.rtt_min_ms
+        standing = (
+            base is not None
+            and self._rtt_recent[0][0] <= t - p.standing_s + 1e-9
+            and self._rtt_recent[0][1] - base > p.standing_frac * p.congested_ms
+        )
+        self.congested = qdelay > p.congested_ms and standing
+        backlog = self._backlog_bps()
+        self.overloaded = backlog is not None and backlog > (1.0 - p.overload_ratio) * (
+            backlog + sum(self._delivered_hist) / len(self._delivered_hist)
+        )
+        rising = self._prev_rtt is not None and self._last_rtt is not None and self._last_rtt > self._prev_rtt
+        if (self.congested and rising or self.overloaded) and t >= self._hold_until:
+            through = max(sent, p.floor_bps)
+            if delivered is not None:  # a saturated link delivers its capacity: the best bound
+                through = min(through, max(delivered, p.floor_bps))
+                self.ceiling = (t, delivered)
+            # Relative to what the link carries, not to the estimate: a second cut while the queue
+            # still drains (the link still delivering its capacity) does not compound the first.
+            target = (1.0 - p.backoff) * through
+            if self.overloaded and backlog is not None:  # and drain what queued up within a second
+                target -= backlog
+            self.capacity_bps = min(self.capacity_bps, max(target, p.floor_bps))
             # Wait until the cut can show in the smoothed RTT (about 1/alpha samples) before the next.
-            self._hold_until = t + self.rtt.get() / 1000.0 + 0.5 * dt / self.p.alpha
-        if not self.congested and qdelay < self.p.congested_ms / 2:
-            grown = self.capacity_bps + self.p.probe_gain * dt * max(self.capacity_bps, bond_mean_bps)
-            cap = max(sent, self.p.cold_start_bps) * (1.0 + self.p.probe_cap)
+            self._hold_until = t + self._last_rtt / 1000.0 + 0.5 * dt / p.alpha  # type: ignore[operator]
+        if qdelay >= p.stale_queue * p.congested_ms:
+            self._calm_since = None
+        elif self._calm_since is None:
+            self._calm_since = t
+        if self.ceiling is not None and delivered is not None:
+            since, ceiling = self.ceiling
+            load = self.delivered.get()
+            if delivered > ceiling:
+                self.ceiling = (since, delivered)
+            elif (
+                load >= p.stale_load * ceiling
+                and self._calm_since is not None
+                and t - max(self._calm_since, since) >= p.stale_calm_s
+            ):
+                self.ceiling = None
+        if not self.congested and not self.overloaded and qdelay < p.congested_ms / 2:
+            grown = self.capacity_bps + p.probe_gain * dt * max(self.capacity_bps, bond_mean_bps)
+            cap = max(sent, p.cold_start_bps) * (1.0 + p.probe_cap)
             self.capacity_bps = max(min(grown, cap), min(sent, cap))
-        self.capacity_bps = max(self.capacity_bps, self.p.floor_bps)
+        self.capacity_bps = max(self.capacity_bps, p.floor_bps)

@@ -9,11 +9,16 @@ viewer sees). Raising is slower, with hysteresis: capacity must exceed bitrate x
 a cut), and then the bitrate grows by at most `raise_step`, so a noisy estimate cannot make the
 bitrate oscillate.
 
-A congestion cut also remembers the bitrate that failed. For `retry_after_s` raises stop
-`retry_margin` below it: a bond whose sustainable rate lies between two raise steps would
-otherwise climb into the same wall every few seconds (cut, climb, cut: a quality change a
-second for the viewer). The memory is forgotten early when the counted capacity clears the failed
-bitrate with headroom to spare, so a capacity that really rose is still used.
+A cut within `settle_s` of the last one happens only if even the new bitrate does not fit: the
+first cut needs a moment to show (encoder reaction, queues draining, the estimators' own cuts).
+
+A cut right after a raise found the wall: the controller remembers the bitrate that failed, cuts
+to at most `retry_margin` below it at once, and for `retry_after_s` raises stop there; a bond
+whose sustainable rate lies between two raise steps would otherwise climb into the same wall
+every few seconds (cut, climb, cut: a quality change a second for the viewer). Cuts not preceded
+by a raise (cold start, a link lost) found no wall and are not remembered. The memory is
+forgotten early when the counted capacity clears the failed bitrate x headroom by
+`clear_margin`, so a capacity that really rose is still used.
 """
 
 from __future__ import annotations
@@ -52,10 +57,12 @@ class RateController:
         headroom: float = 1.1,
         raise_hold_s: float = 1.0,
         raise_step: float = 0.15,
-        raise_margin: float = 0.05,
-        cut_deadband: float = 0.05,
-        retry_after_s: float = 20.0,
-        retry_margin: float = 0.08,
+        raise_margin: float = 0.05,  # hysteresis: raise only with 5 % to spare over headroom
+        cut_deadband: float = 0.05,  # a few percent of estimate drift is no quality change
+        retry_after_s: float = 60.0,  # a wall found stays for a minute: a retry costs two changes
+        retry_margin: float = 0.12,  # below the wall by more than the I-frame share of a GOP
+        settle_s: float = 2.0,  # encoder reaction 0.3 s + an estimator cut, its hold and the drain
+        clear_margin: float = 0.25,  # more than evidence noise (5 %) and a raise step: a real rise
     ) -> None:
         self.bitrate = start_bitrate
         self.min_bitrate = min_bitrate
@@ -67,9 +74,12 @@ class RateController:
         self.cut_deadband = cut_deadband
         self.retry_after_s = retry_after_s
         self.retry_margin = retry_margin
+        self.clear_margin = clear_margin
+        self.settle_s = settle_s
         self._high_since: float | None = None
         self._last_cut = float("-inf")
         self._failed: tuple[float, int] | None = None  # (when, bitrate) of the last congestion cut
+        self._raised = False  # the bitrate now in force came from a raise (climbed into the wall)
 
     def _clamp(self, bps: float) -> int:
         return int(max(self.min_bitrate, min(self.max_bitrate, bps)))
@@ -79,12 +89,18 @@ class RateController:
         if total_capacity_bps < self.bitrate * self.headroom * (1 - self.cut_deadband):
             self._high_since = None
             target = self._clamp(total_capacity_bps / self.headroom)
-            # A cut needs a moment to show (encoder reaction, the queue draining): within
-            # `raise_hold_s` of the last one, cut again only if even the new bitrate does not fit.
-            settling = t - self._last_cut < self.raise_hold_s and total_capacity_bps >= self.bitrate
+            # A cut needs a moment to show (encoder reaction, the queue draining, the estimators'
+            # own cuts): within `settle_s` of the last one, cut again only if even the new bitrate
+            # does not fit.
+            settling = t - self._last_cut < self.settle_s and total_capacity_bps >= self.bitrate
             if target < self.bitrate and not settling:
-                if self._failed is None or self._failed[1] < self.bitrate:  # one episode: its top
+                # A raise that ran into congestion found the wall: remember it, and go below it by
+                # the retry margin at once (one cut instead of a cut now and another when the
+                # estimators' cuts show a moment later).
+                if self._raised:
                     self._failed = (t, self.bitrate)
+                    target = min(target, self._clamp(self.bitrate * (1 - self.retry_margin)))
+                self._raised = False
                 self.bitrate = target
                 self._last_cut = t
                 return CongestionControl(t, target, total_capacity_bps, "congestion")
@@ -104,7 +120,7 @@ class RateController:
         target = self._clamp(min(total_capacity_bps / self.headroom, self.bitrate * (1 + self.raise_step)))
         if self._failed is not None:
             when, failed = self._failed
-            clears = total_capacity_bps >= failed * self.headroom * (1 + self.raise_margin)
+            clears = total_capacity_bps >= failed * self.headroom * (1 + self.clear_margin)
             if t - when >= self.retry_after_s or clears:
                 self._failed = None
             else:
@@ -112,4 +128,5 @@ class RateController:
         if target <= self.bitrate * 1.02:
             return None
         self.bitrate = target
+        self._raised = True
         return CongestionControl(t, target, total_capacity_bps, "recovery")

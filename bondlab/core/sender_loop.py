@@ -193,11 +193,11 @@ class SenderLoop:
             self._send(first, b)
             return
         for li in range(self.n_links):
-            idx = [i for i, x in enumerate(links) if x == li]
-            if idx:
+            mine = [i for i, x in enumerate(links) if x == li]
+            if mine:
                 b = burst()
-                b.seqs = [seq0 + i for i in idx]
-                b.sizes = [sizes[i] for i in idx]
+                b.seqs = [seq0 + i for i in mine]
+                b.sizes = [sizes[i] for i in mine]
                 self._send(li, b)
 
     def _send(self, li: int, b: Burst) -> None:

@@ -1,0 +1,122 @@
+"""LinkEstimator rules, one test each; every test fails if its rule is switched off."""
+
+import dataclasses
+
+import pytest
+
+from bondlab.core.estimator import EstimatorParams, LinkEstimator
+from bondlab.core.stats import PeerStats
+
+DT = 0.1
+
+
+def sample(t, sent_bps, delivered_bps, rtt_ms=50.0, age=0.05):
+    """One interval as the sender sees it: what it sent, what the receiver reported, an echo RTT."""
+    return PeerStats(
+        t=t,
+        rtt_ms=rtt_ms,
+        bandwidth_bps=sent_bps,
+        sent=100,
+        retransmitted=0,
+        delivered_bps=delivered_bps,
+        sent_bytes=int(sent_bps * DT / 8),
+        evidence_age_s=age,
+    )
+
+
+def feed(est, t0, n, sent_bps, delivered_bps, rtt=50.0, age=0.05):
+    """n intervals from t0; `rtt` may be a function of the step index. Returns the next time."""
+    for i in range(n):
+        r = rtt(i) if callable(rtt) else rtt
+        est.update(sample(round(t0 + i * DT, 6), sent_bps, delivered_bps, r, age))
+    return round(t0 + n * DT, 6)
+
+
+def test_probe_grows_an_app_limited_estimate_above_the_sent_rate_up_to_the_cap():
+    """Queue flat: the estimate grows past what was sent (2 Mbps), but not past 1.5x it."""
+    p = EstimatorParams()
+    est = LinkEstimator(p, 2_000_000)
+    feed(est, DT, 100, 2_000_000, 2_000_000)
+    assert est.capacity_bps > 2_000_000 * 1.3
+    assert est.capacity_bps <= 2_000_000 * (1 + p.probe_cap) + 1
+
+
+def test_standing_queue_cuts_to_backoff_times_what_the_link_carries():
+    """Queueing delay standing past congested_ms and rising: the estimate drops to (1 - backoff)
+    x min(estimate, sent, delivered), from an estimate far above it."""
+    p = EstimatorParams()
+    est = LinkEstimator(p, 10_000_000)
+    t = feed(est, DT, 20, 4_000_000, 4_000_000)  # base RTT 50 ms
+    feed(est, t, 20, 4_000_000, 4_000_000, rtt=lambda i: 100.0 + 2 * i)
+    assert est.capacity_bps <= (1 - p.backoff) * 4_000_000 + 1
+    assert est.congested
+
+
+def test_an_iframe_spike_that_drains_is_not_congestion():
+    """A queue that rises past congested_ms for a moment and drains within the standing window
+    does not cut (an I-frame on a half-loaded link)."""
+    est = LinkEstimator(EstimatorParams(), 6_000_000)
+    t = feed(est, DT, 20, 4_000_000, 4_000_000)
+    before = est.capacity_bps
+    t = feed(est, t, 3, 4_000_000, 4_000_000, rtt=lambda i: 60.0 + 20 * i)  # up to 100 ms
+    feed(est, t, 5, 4_000_000, 4_000_000)
+    assert est.capacity_bps >= before
+
+
+def test_overload_cuts_below_the_delivery_rate_to_drain_the_backlog():
+    """Given 3 Mbps, delivering 1 Mbps (no RTT echo needed): the estimate goes below 1 Mbps."""
+    est = LinkEstimator(EstimatorParams(), 3_000_000)
+    feed(est, DT, 15, 3_000_000, 1_000_000)
+    assert est.overloaded
+    assert est.capacity_bps < 1_000_000
+
+
+def test_silence_takes_a_link_down_after_down_after_s():
+    """No report with new arrivals for down_after_s: down, weight 0, counted 0; just under: up."""
+    p = EstimatorParams()
+    est = LinkEstimator(p, 2_000_000)
+    t = feed(est, DT, 10, 2_000_000, 2_000_000)
+    est.update(sample(t, 2_000_000, None, age=p.down_after_s - 0.01))
+    assert est.up
+    est.update(sample(t + DT, 2_000_000, None, age=p.down_after_s))
+    assert not est.up and est.weight == 0.0 and est.counted_bps == 0.0
+
+
+def test_a_link_back_from_down_restarts_cold():
+    """Proof of life after down: up again at cold_start_bps, whatever it had before."""
+    p = EstimatorParams()
+    est = LinkEstimator(p, 8_000_000)
+    t = feed(est, DT, 10, 8_000_000, 8_000_000)
+    t = feed(est, t, 10, 8_000_000, None, age=1.0)
+    assert not est.up
+    est.update(sample(t, 100_000, 100_000))
+    assert est.up
+    assert est.capacity_bps <= p.cold_start_bps * (1 + p.probe_gain)
+
+
+@pytest.mark.parametrize("delivered", [1_000_000, 2_000_000, 5_000_000])
+def test_counted_capacity_never_exceeds_delivery_evidence(delivered):
+    """However high the estimate, counted <= best delivery sample x (1 + evidence_allowance)."""
+    p = EstimatorParams()
+    est = LinkEstimator(p, 20_000_000)
+    t = DT
+    for _ in range(50):
+        t = feed(est, t, 1, delivered, delivered)
+        assert est.counted_bps <= delivered * (1 + p.evidence_allowance) + 1
+
+
+def test_counted_capacity_stays_near_the_rate_the_link_saturated_at():
+    """After a congestion cut the counted capacity stays within ceiling_allowance of what the
+    link delivered when it saturated, although the queue is gone and the estimate regrows."""
+    p = EstimatorParams()
+    est = LinkEstimator(p, 10_000_000)
+    t = feed(est, DT, 20, 4_000_000, 4_000_000)
+    t = feed(est, t, 20, 4_000_000, 4_000_000, rtt=lambda i: 100.0 + 2 * i)
+    assert est.ceiling is not None
+    t = feed(est, t, 5, 3_000_000, 3_000_000, rtt=lambda i: 50.0)
+    assert est.counted_bps <= 4_000_000 * (1 + p.ceiling_allowance) + 1
+    no_ceiling = LinkEstimator(dataclasses.replace(p, ceiling_allowance=10.0), 10_000_000)
+    t = feed(no_ceiling, DT, 20, 4_000_000, 4_000_000)
+    t = feed(no_ceiling, t, 20, 4_000_000, 4_000_000, rtt=lambda i: 100.0 + 2 * i)
+    feed(no_ceiling, t, 5, 3_000_000, 3_000_000, rtt=lambda i: 50.0)
+    assert no_ceiling.counted_bps > 4_000_000 * (1 + p.ceiling_allowance)
