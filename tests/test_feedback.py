@@ -62,9 +62,9 @@ def test_echo_rtt_is_known_only_when_the_reply_returns():
         tr.links[0].send(0.0, 1202)  # 50 x 10 ms of queue
     tr.start()
     env.run(until=0.3)
-    assert tr.counters[0].rtt.value is None  # the first echo is still queued
+    assert tr.stats(0.3)[0].rtt_ms is None  # the first echo is still queued
     env.run(until=0.5407)  # the first reply is back (0.5405), the second (sent at 0.1 s) not yet
-    assert tr.counters[0].rtt.value == pytest.approx(500 + 40, abs=2)
+    assert tr.stats(0.5407)[0].rtt_ms == pytest.approx(500 + 40, abs=2)
 
 
 def test_report_tracker_delivery_rate_and_liveness():

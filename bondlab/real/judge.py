@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bondlab.core.receiver import BondedReceiver, PlayoutReport
+from bondlab.real.protocol import WARMUP_FRAME_ID
 
 
 def judge_wire(
@@ -95,6 +96,7 @@ def frame_clock_offset(frames: list[list[Any]], wire: np.ndarray) -> float:
 
 def wire_link_bytes(wire: np.ndarray, n_links: int) -> list[int]:
     """Distinct bonding payload bytes first seen on each link's wire (what metrics call bytes_sent)."""
+    wire = wire[wire["frame_id"] != WARMUP_FRAME_ID]
     sums = np.bincount(wire["link"].astype(int), weights=wire["payload"], minlength=n_links)
     return [int(b) for b in sums[:n_links]]
 

@@ -14,6 +14,10 @@ MAGIC = b"BLB2"
 _HEADER = struct.Struct("!4sQIddHHBBI")
 HEADER_BYTES = _HEADER.size
 FLAG_IFRAME = 0x01
+# Warm-up packets the sender writes before the run (librist drops the first packets of a flow):
+# a frame id no real frame has and sequence numbers far above any real one; judging ignores them.
+WARMUP_FRAME_ID = 0xFFFFFFFF
+WARMUP_SEQ0 = 1 << 62
 
 
 @dataclass(frozen=True, slots=True)

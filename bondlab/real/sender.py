@@ -33,12 +33,14 @@ from bondlab.core.sender_loop import Burst, SenderLoop
 from bondlab.core.stats import PeerStats
 from bondlab.real import librist
 from bondlab.real.proc import signal_ready, start_process
-from bondlab.real.protocol import RR_BASE_PORT, unpack_report
+from bondlab.real.protocol import RR_BASE_PORT, WARMUP_FRAME_ID, WARMUP_SEQ0, unpack_report
 from bondlab.scenario import parse_scenario
 
 log = logging.getLogger("bondlab.real.sender")
 
 RIST_WEIGHTED = "rist-weighted"
+HANDSHAKE_TIMEOUT_S = 20.0
+WARMUP_PACKETS = 5
 
 
 class _LinkStats:
@@ -67,6 +69,7 @@ class RealTransport:
         self._stats = [_LinkStats() for _ in range(n_links)]
         self.trackers = [ReportTracker() for _ in range(n_links)]
         self._peer_link: dict[int, int] = {}
+        self.heard = [False] * n_links  # librist reported RTCP from this link's receiver (handshake done)
         self.senders: list[librist.RistSender] = []
         self.peers: list[librist.RistPeer] = []
         self._sockets: list[socket.socket] = []
@@ -117,6 +120,8 @@ class RealTransport:
                 return
             link = self._peer_link[s.peer_id] = self.names.index(s.cname)
         with self._lock:
+            if s.received and s.cname:
+                self.heard[link] = True
             st = self._stats[link]
             st.rtt_ms = float(s.rtt_ms)
             st.bandwidth_bps = float(s.bandwidth_bps)
@@ -167,6 +172,34 @@ class RealTransport:
                 )
                 st.sent = st.retransmitted = 0
         return out
+
+    def wait_for_handshakes(self, timeout_s: float) -> bool:
+        """Block until every link's receiver answered (librist drops data sent before that)."""
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            with self._lock:
+                if all(self.heard):
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def warm_up(self, packets: int = WARMUP_PACKETS, size: int = 200) -> None:
+        """A few throw-away packets per context: librist's receiver drops the first packets of a
+        flow (seen in the VM: a whole first frame on one link), so the run's first frame must not be."""
+        for i, tx in enumerate(self.senders):
+            seqs = [WARMUP_SEQ0 + i * packets + k for k in range(packets)]
+            link = 255 if self.weighted else i
+            tx.write_burst(
+                seqs,
+                list(range(packets)),
+                [size] * packets,
+                WARMUP_FRAME_ID,
+                time.monotonic(),
+                packets,
+                False,
+                link,
+                size * packets,
+            )
 
     @property
     def retransmissions(self) -> int:
@@ -260,7 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     sender.transport.open()
-    # Start after librist's handshakes; the orchestrator times link changes from this instant.
+    # Start after librist's handshakes (data before them is dropped at the receiver; in the TCG VM
+    # they take seconds), plus a margin; the orchestrator times link changes from this instant.
+    if not sender.transport.wait_for_handshakes(HANDSHAKE_TIMEOUT_S):
+        log.warning("not every link answered within %.0f s; starting anyway", HANDSHAKE_TIMEOUT_S)
+    sender.transport.warm_up()
     sender.config["start_at"] = time.monotonic() + float(config.get("start_delay_s", 1.5))
     signal_ready(out / "sender.ready", repr(sender.config["start_at"]))
     try:

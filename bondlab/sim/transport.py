@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import heapq
+
 import simpy
 
 from bondlab.core.feedback import ReceiverReport
@@ -44,6 +46,11 @@ class SimTransport:
         self._report_no = [0] * len(self.links)
         self._reported = [(0, 0)] * len(self.links)  # cumulative (payload bytes, packets) per link
         self._latest: list[tuple[float, int, int, int, float] | None] = [None] * len(self.links)
+        # Feedback in flight back to the sender: (arrival, order, link, rtt_ms or report). The
+        # sender's counters are its only readers, so each is applied, in arrival order, just
+        # before a reader looks: the same outcome as an event per packet, without the events.
+        self._inbox: list[tuple[float, int, int, Any]] = []
+        self._sent_back = 0
 
     def start(self) -> None:
         self.env.process(self._echoes())
@@ -52,7 +59,22 @@ class SimTransport:
     def _after(self, delay: float, fn: Callable[[], None]) -> None:
         self.env.timeout(delay).callbacks.append(lambda _e: fn())
 
+    def _back(self, arrival: float, li: int, what: Any) -> None:
+        self._sent_back += 1
+        heapq.heappush(self._inbox, (arrival, self._sent_back, li, what))
+
+    def _deliver(self, upto: float) -> None:
+        """Apply the feedback that has arrived by `upto` (echo replies, receiver reports)."""
+        inbox = self._inbox
+        while inbox and inbox[0][0] <= upto:
+            t, _, li, what = heapq.heappop(inbox)
+            if isinstance(what, ReceiverReport):
+                self.counters[li].reports.on_report(t, what)
+            else:
+                self.counters[li].on_echo_reply(what)
+
     def _rtt_s(self, li: int) -> float | None:
+        self._deliver(self.env.now)
         rtt = self.counters[li].rtt.value
         return None if rtt is None else rtt / 1000.0
 
@@ -109,10 +131,7 @@ class SimTransport:
                 there = link.send_burst(now, (ECHO_BYTES,), data=False)[0]
                 back = link.reverse(there) if there is not None else None
                 if back is not None:
-                    rtt_ms = (back - now) * 1000.0
-                    self._after(
-                        back - now, lambda li=li, rtt_ms=rtt_ms: self.counters[li].on_echo_reply(rtt_ms)
-                    )
+                    self._back(back, li, (back - now) * 1000.0)
             yield env.timeout(ECHO_INTERVAL_S)
 
     def _reports(self):  # type: ignore[no-untyped-def]
@@ -135,13 +154,11 @@ class SimTransport:
                 report = ReceiverReport(li, self._report_no[li], now, nbytes, npkts)
                 back = link.reverse(now)
                 if back is not None:
-                    self._after(back - now, lambda li=li, r=report: self._heard(li, r))
-
-    def _heard(self, li: int, report: ReceiverReport) -> None:
-        self.counters[li].reports.on_report(self.env.now, report)
+                    self._back(back, li, report)
 
     # -- what the loop reads -------------------------------------------------------------------------
     def stats(self, t: float) -> list[PeerStats]:
+        self._deliver(t)
         return [c.sample(t, self.interval) for c in self.counters]
 
     def set_weights(self, weights: Sequence[float]) -> None:
