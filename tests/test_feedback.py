@@ -17,39 +17,36 @@ def scenario(links, duration=5):
     return parse_scenario({"duration_s": duration, "links": list(links)}, "test.yaml", SCENARIOS, "test")
 
 
+def guarded(inside, fn):
+    """`fn` with the 'controller input being made' flag raised while it runs."""
+
+    def call(*args, **kwargs):
+        inside["now"] = True
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            inside["now"] = False
+
+    return call
+
+
 def test_controller_inputs_never_read_link_state(monkeypatch):
     """While stats are gathered and the controller runs, touching link state is an error."""
     inside = {"now": False}
     for name in ("state", "capacity_bps", "queued_bytes"):
         real = getattr(sim_link.SimLink, name)
 
-        def guarded(self, *a, _real=real, _name=name, **k):
+        def poisoned(self, *a, _real=real, _name=name, **k):
             if inside["now"]:
                 raise AssertionError(f"controller input read SimLink.{_name}")
             return _real(self, *a, **k)
 
-        monkeypatch.setattr(sim_link.SimLink, name, guarded)
-    real_stats = sim_transport.SimTransport.stats
-
-    def stats(self, t):
-        inside["now"] = True
-        try:
-            return real_stats(self, t)
-        finally:
-            inside["now"] = False
-
-    monkeypatch.setattr(sim_transport.SimTransport, "stats", stats)
+        monkeypatch.setattr(sim_link.SimLink, name, poisoned)
+    monkeypatch.setattr(
+        sim_transport.SimTransport, "stats", guarded(inside, sim_transport.SimTransport.stats)
+    )
     run = SimRun(load_scenario(SCENARIOS / "black-hole.yaml", ["duration_s=12"]), "dwrr")
-    on_stats = run.controller.on_stats
-
-    def guarded_on_stats(t, samples):
-        inside["now"] = True
-        try:
-            return on_stats(t, samples)
-        finally:
-            inside["now"] = False
-
-    run.controller.on_stats = guarded_on_stats
+    run.controller.on_stats = guarded(inside, run.controller.on_stats)
     run.run()  # raises if any input came from link state
 
 

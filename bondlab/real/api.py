@@ -146,9 +146,12 @@ def _run_in_vm(raw_dirs: list[Path], total_duration_s: float, quiet: bool) -> No
     argv = [sys.executable, "-m", "bondlab.real.runner", *map(str, raw_dirs)]
     # The guest is ~10x slower; runs are real time, so budget boot + per-run setup + duration.
     timeout = VM_BOOT_BUDGET_S + total_duration_s + 90.0 * len(raw_dirs)
+    # One writable mount for all runs: each --rwdir is a virtio-9p device of its own, and a guest
+    # with six of them (six runs in one boot) stalled while booting (seen here, TCG).
+    shared = Path(os.path.commonpath([str(d.resolve()) for d in raw_dirs]))
     try:
         result = vm.run_in_vm(
-            argv, rwdirs=raw_dirs, timeout_s=timeout, forward_output=not quiet, cwd=Path.cwd()
+            argv, rwdirs=[shared], timeout_s=timeout, forward_output=not quiet, cwd=Path.cwd()
         )
     except vm.VMTimeout:
         raise RealSetupError(f"the VM run did not finish within {timeout:.0f} s and was stopped") from None
