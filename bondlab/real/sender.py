@@ -68,7 +68,6 @@ class RealTransport:
         self._lock = threading.Lock()
         self._stats = [_LinkStats() for _ in range(n_links)]
         self.trackers = [ReportTracker() for _ in range(n_links)]
-        self._peer_link: dict[int, int] = {}
         self.heard = [False] * n_links  # librist reported RTCP from this link's receiver (handshake done)
         self.senders: list[librist.RistSender] = []
         self.peers: list[librist.RistPeer] = []
@@ -114,11 +113,11 @@ class RealTransport:
 
     # -- feedback ------------------------------------------------------------------------------------
     def _on_stats(self, link_hint: int | None, s: librist.PeerStats) -> None:
-        link = link_hint if link_hint is not None else self._peer_link.get(s.peer_id)
-        if link is None:
-            if s.cname not in self.names:
-                return
-            link = self._peer_link[s.peer_id] = self.names.index(s.cname)
+        # One context, a peer per link (rist-weighted): librist numbers main-profile peers 1, 2...
+        # in the order they were added, which is link order.
+        link = link_hint if link_hint is not None else s.peer_id - 1
+        if not 0 <= link < len(self._stats):
+            return
         with self._lock:
             if s.received and s.cname:
                 self.heard[link] = True
