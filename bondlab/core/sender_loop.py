@@ -71,7 +71,15 @@ class SenderRecord:
     packets_sent: int = 0
     dropped_at_sender: int = 0
     messages: list[dict[str, Any]] = field(default_factory=list)
-    timeseries: dict[str, list[Any]] = field(default_factory=dict)
+    columns: list[str] = field(default_factory=list)  # timeseries column names, one per row field
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # one per link per stats interval
+
+    @property
+    def timeseries(self) -> dict[str, list[Any]]:
+        """The rows as columns (built once at the end: appending tuples is what the hot loop can afford)."""
+        if not self.rows:
+            return {name: [] for name in self.columns}
+        return {name: list(values) for name, values in zip(self.columns, zip(*self.rows), strict=True)}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +94,8 @@ class SenderRecord:
     @classmethod
     def from_dict(cls, d: dict[str, Any], timeseries: dict[str, list[Any]] | None = None) -> SenderRecord:
         frames = [(int(f), float(c), bool(i), int(n), int(b)) for f, c, i, n, b in d["frames"]]
+        columns = list(timeseries or {})
+        rows = list(zip(*(timeseries or {}).values()))
         return cls(
             frames,
             [int(b) for b in d["frame_bitrates"]],
@@ -93,7 +103,8 @@ class SenderRecord:
             int(d["packets_sent"]),
             int(d["dropped_at_sender"]),
             list(d["messages"]),
-            timeseries or {},
+            columns,
+            rows,
         )
 
 
@@ -230,27 +241,47 @@ class SenderLoop:
         if self.progress is not None:
             self.progress(t)
 
+    COLUMNS = (
+        "t",
+        "link",
+        "est_capacity_bps",
+        "counted_capacity_bps",
+        "health",
+        "weight",
+        "est_up",
+        "credits_bytes",
+        "rtt_ms",
+        "sent_bps",
+        "delivered_bps",
+        "bitrate_bps",
+    )
+
     def _record(self, t: float, samples: Sequence[PeerStats]) -> None:
-        cols = self.record.timeseries
+        rec = self.record
         truth = self.transport.truth(t)
-        for i, (view, s) in enumerate(zip(self.controller.view(), samples, strict=True)):
-            for key, value in (
-                ("t", round(t, 6)),
-                ("link", i),
-                ("est_capacity_bps", view.est_capacity_bps),
-                ("counted_capacity_bps", view.counted_bps),
-                ("health", view.health),
-                ("weight", view.weight),
-                ("est_up", view.up),
-                ("credits_bytes", view.credits_bytes),
-                ("rtt_ms", s.rtt_ms),
-                ("sent_bps", s.bandwidth_bps),
-                ("delivered_bps", view.delivered_bps),
-                ("bitrate_bps", self.encoder.bitrate_bps),
-            ):
-                cols.setdefault(key, []).append(value)
-            for key, values in truth.items():
-                cols.setdefault(key, []).append(values[i])
+        if not rec.columns:
+            rec.columns = [*self.COLUMNS, *truth]
+        t = round(t, 6)
+        bitrate = self.encoder.bitrate_bps
+        facts = list(zip(*truth.values())) if truth else [()] * self.n_links
+        for i, (v, s, fact) in enumerate(zip(self.controller.view(), samples, facts, strict=True)):
+            rec.rows.append(
+                (
+                    t,
+                    i,
+                    v.est_capacity_bps,
+                    v.counted_bps,
+                    v.health,
+                    v.weight,
+                    v.up,
+                    v.credits_bytes,
+                    s.rtt_ms,
+                    s.bandwidth_bps,
+                    v.delivered_bps,
+                    bitrate,
+                    *fact,
+                )
+            )
 
     def run_until_done(self, wait: Callable[[float], float]) -> SenderRecord:
         """Drive the loop with `wait(t)`: block until time t, return the time it is then."""
