@@ -120,16 +120,20 @@ def test_black_hole_link_is_dropped_and_taken_back_in_real(real):
     assert (on_a > 18.0).sum() > 100  # frames captured after 18 s crossed lte-a again
 
 
-def test_sim_and_real_agree_on_the_seed_case_at_full_rate(real, tmp_path):
-    """Calibration, asserted: 10 + 2 Mbps up to 8 Mbps, 20 s, DWRR + rate control: goodput within 10 %,
-    per-link share within 5 points, on time within 2 points, p50 delay within 20 % or 15 ms."""
+@pytest.mark.parametrize("job", ["seed-dwrr", "black-hole"])
+def test_sim_and_real_agree_at_full_rate(real, tmp_path, job):
+    """Calibration, asserted, on the same file in both worlds: the seed case (10 + 2 Mbps up to 8 Mbps,
+    20 s) and the black hole (8 + 5 + 6 Mbps, a link at 100 % loss for 8 s), DWRR + rate control:
+    goodput within 10 %, per-link share within 5 points, on time within 2 points, p50 delay within
+    20 % or 15 ms."""
     from bondlab.api import simulate
     from bondlab.real.calibrate import calibration_failures, calibration_row
     from bondlab.results import load_run
 
-    sim = simulate(SCEN / "seed-full.yaml", "dwrr", results=tmp_path)
-    row = calibration_row(load_run(sim.directory), load_run(real["seed-dwrr"].directory))
-    s, r = sim.metrics, real["seed-dwrr"].metrics
+    path, scheduler = JOBS[job]
+    sim = simulate(path, scheduler, results=tmp_path)
+    row = calibration_row(load_run(sim.directory), load_run(real[job].directory))
+    s, r = sim.metrics, real[job].metrics
     print(
         f"\ngoodput sim {s['goodput_bps'] / 1e6:.2f} real {r['goodput_bps'] / 1e6:.2f} Mbps; on time sim "
         f"{s['on_time_ratio']:.3f} real {r['on_time_ratio']:.3f}; p50 sim {s['p50_delay_ms']} real "
