@@ -90,17 +90,20 @@ class SimTransport:
         self.counters[link].on_send_burst(len(sizes), sum(sizes))
         arrivals = self.links[link].send_burst(now, sizes)
         arq = self.arq
-        if not arq.pending[link] and None not in arrivals and not self._reorders(link):
+        reorders = self._reorders(link)
+        if not arq.pending[link] and None not in arrivals and not reorders:
             self.receiver.on_burst(burst.frame_id, seqs, arrivals)  # type: ignore[arg-type]
             return
-        latest = self._latest
+        latest, on_packet, pending = self._latest, self.receiver.on_packet, arq.pending
         for seq, size, arrival in zip(seqs, sizes, arrivals):
             if arrival is None:
                 arq.lost(link, Gap(seq, burst.frame_id, size, burst.deadline))
                 continue
-            self.receiver.on_packet(seq, burst.frame_id, arrival)
-            if arq.pending[link]:
+            on_packet(seq, burst.frame_id, arrival)
+            if pending[link]:
                 arq.arrived(link, arrival)
+            if not reorders:
+                continue
             prev = latest[link]
             if prev is not None and prev[0] > arrival + REORDER_S:
                 arq.overtaken(link, Gap(prev[1], prev[2], prev[3], prev[4], prev[0]), arrival)
