@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 
+from bondlab.core.bonding import BondingController
 from bondlab.core.estimator import EstimatorParams, LinkEstimator
 from bondlab.core.stats import PeerStats
 
@@ -120,3 +121,67 @@ def test_counted_capacity_stays_near_the_rate_the_link_saturated_at():
     t = feed(no_ceiling, t, 20, 4_000_000, 4_000_000, rtt=lambda i: 100.0 + 2 * i)
     feed(no_ceiling, t, 5, 3_000_000, 3_000_000, rtt=lambda i: 50.0)
     assert no_ceiling.counted_bps > 4_000_000 * (1 + p.ceiling_allowance)
+
+
+def collapse(p, n_after=5):
+    """A link carrying 3 Mbps that suddenly delivers 0.5 Mbps while still given 3 Mbps."""
+    est = LinkEstimator(p, 4_000_000)
+    t = feed(est, DT, 20, 3_000_000, 3_000_000)
+    return est, feed(est, t, n_after, 3_000_000, 500_000)
+
+
+def test_a_backlog_the_link_cannot_deliver_in_time_takes_its_weight_away():
+    """Given 3 Mbps, delivering 0.5 Mbps: what queued would hold a new packet past backlog_limit_s,
+    so the link gets no weight at once (the echo RTT still looks flat); once it drained, it has
+    weight again."""
+    p = EstimatorParams()
+    est, t = collapse(p)
+    assert est.backlog_s > p.backlog_limit_s
+    assert est.weight == 0.0 and est.up
+    feed(est, t, 40, 0, 500_000)  # nothing new given: the backlog drains at the link's rate
+    assert est.backlog_s < p.backlog_limit_s / 2 and est.weight > 0
+    off, _ = collapse(dataclasses.replace(p, backlog_limit_s=1e9))
+    assert off.weight > 0
+
+
+def test_queueing_delay_lowers_the_weight_but_not_the_estimate():
+    """A queue short of congestion (30 ms) scales the weight down, at most to queue_weight_floor;
+    the estimate (and what the rate controller counts) is untouched."""
+    p = EstimatorParams()
+    est = LinkEstimator(p, 4_000_000)
+    t = feed(est, DT, 20, 3_000_000, 3_000_000)  # base RTT 50 ms
+    feed(est, t, 5, 3_000_000, 3_000_000, rtt=80.0)
+    assert not est.congested
+    assert est.weight == pytest.approx(est.capacity_bps * p.queue_weight_floor)
+    off = LinkEstimator(dataclasses.replace(p, queue_weight_floor=1.0), 4_000_000)
+    t = feed(off, DT, 20, 3_000_000, 3_000_000)
+    feed(off, t, 5, 3_000_000, 3_000_000, rtt=80.0)
+    assert off.weight == pytest.approx(off.capacity_bps)
+
+
+def test_when_every_live_link_is_backed_up_the_bond_still_sends():
+    """Backlog weights of 0 on every live link: the controller falls back to estimate x health
+    instead of holding the stream (no link would take anything)."""
+    ctl = BondingController(2, "dwrr", EstimatorParams(), 1500, 2.0, None)
+    t = DT
+    for _ in range(20):
+        ctl.on_stats(t, [sample(t, 3_000_000, 3_000_000)] * 2)
+        t = round(t + DT, 6)
+    for _ in range(5):
+        ctl.on_stats(t, [sample(t, 3_000_000, 500_000)] * 2)
+        t = round(t + DT, 6)
+    assert all(est.weight == 0.0 for est in ctl.estimators)
+    assert all(w > 0 for w in ctl.weights())
+    assert ctl.pick(1316) is not None
+
+
+def test_unrepaired_loss_does_not_build_a_phantom_backlog():
+    """2 % of what is given never arrives, for a minute: the backlog count leaks it away and stays
+    far below backlog_limit_s; without the leak it grows past it."""
+    p = EstimatorParams()
+    est = LinkEstimator(p, 4_000_000)
+    feed(est, DT, 600, 3_000_000, 2_940_000)
+    assert est.backlog_s < p.backlog_limit_s / 4
+    no_leak = LinkEstimator(dataclasses.replace(p, backlog_leak_s=1e12), 4_000_000)
+    feed(no_leak, DT, 600, 3_000_000, 2_940_000)
+    assert no_leak.backlog_s > p.backlog_limit_s

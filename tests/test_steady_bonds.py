@@ -9,16 +9,18 @@ from bondlab.sim.runner import run_sim
 from conftest import SCENARIOS
 
 CEILINGS = (8_000_000, 16_000_000)
+SEEDS = (1, 2, 3)
 
 
 def seed_case(*overrides):
     return load_scenario(SCENARIOS / "seed-asymmetric.yaml", ["duration_s=60", *overrides])
 
 
-@pytest.fixture(scope="module")
-def steady():
-    runs = {c: run_sim(seed_case(f"encoder.max_bitrate_bps={c}"), "dwrr") for c in CEILINGS}
-    runs["rr-norc"] = run_sim(seed_case("bonding.rate_control=false"), "rr")
+@pytest.fixture(scope="module", params=SEEDS, ids=lambda s: f"seed{s}")
+def steady(request):
+    seed = request.param
+    runs = {c: run_sim(seed_case(f"encoder.max_bitrate_bps={c}"), "dwrr", seed) for c in CEILINGS}
+    runs["rr-norc"] = run_sim(seed_case("bonding.rate_control=false"), "rr", seed)
     return runs
 
 

@@ -20,6 +20,9 @@ log = logging.getLogger("bondlab.bonding")
 # (2 s GOP) ran over the big link at its rate does the delivery evidence show what the bond can
 # carry; cutting on less is the cold-start collapse (6 -> 1.5 Mbps) real runs showed.
 WARMUP_S = 2.5
+# A link whose backlog holds a new packet for half the playout latency gets none (the weight
+# falls from a quarter of it): the other half is for the way there, jitter and one repair.
+BACKLOG_SHARE = 0.5
 T = TypeVar("T")
 
 
@@ -67,7 +70,11 @@ class BondingController:
         """Build from a bondlab Scenario (duck-typed so core stays free of the YAML layer)."""
         b, e = scenario.bonding, scenario.encoder
         params = EstimatorParams(
-            alpha=b.alpha, rtt_limit_ms=b.rtt_limit_ms, loss_limit=b.loss_limit, probe_gain=b.probe_gain
+            alpha=b.alpha,
+            rtt_limit_ms=b.rtt_limit_ms,
+            loss_limit=b.loss_limit,
+            probe_gain=b.probe_gain,
+            backlog_limit_s=BACKLOG_SHARE * scenario.receiver.latency_ms / 1000.0,
         )
         rate = (
             RateController(
@@ -84,7 +91,10 @@ class BondingController:
         return cls(len(scenario.links), scheduler, params, b.quantum_bytes, b.max_credit_quanta, rate)
 
     def weights(self) -> list[float]:
-        return [est.weight for est in self.estimators]
+        weights = [est.weight for est in self.estimators]
+        if not any(weights):  # every live link backed up: still better than holding the stream
+            weights = [est.capacity_bps * est.health if est.up else 0.0 for est in self.estimators]
+        return weights
 
     @property
     def total_capacity_bps(self) -> float:

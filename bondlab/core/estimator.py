@@ -27,6 +27,12 @@ The way out used here (delay-based, in the spirit of LEDBAT/BBR):
   rate the link delivered when it saturated is its ceiling: counted stays within
   `ceiling_allowance` of it until the link delivers more, or carries most of it with no queue
   for a while (its capacity rose). Probing may steer the scheduler; it cannot raise the encoder.
+* weights say where the next packet should go, so they also see the queue: a link's backlog
+  (what we gave it and the receiver has not reported yet, lagged as reports are) over its
+  delivery rate is how long a new packet would wait. Echoes wait behind that same backlog, so
+  only this count sees the queue the moment capacity collapses; past `backlog_limit_s` the link
+  gets nothing new until it drained. And the weight falls with the echo queueing delay (to
+  `queue_weight_floor` at `congested_ms`), so load moves to the link that does not queue.
 * a link is up only while the receiver's reports show packets arriving on it: replies on the
   reverse path prove nothing about the uplink (a link at 100 % loss still answers keepalives).
   No such proof for `down_after_s`: down. It restarts cold at `cold_start_bps` and has to earn
@@ -39,7 +45,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from bondlab.core.ewma import Ewma
-from bondlab.core.health import health
+from bondlab.core.health import falloff, health
 from bondlab.core.stats import PeerStats
 
 
@@ -95,6 +101,21 @@ class EstimatorParams:
     stale_load: float = 0.9
     stale_queue: float = 0.25
     stale_calm_s: float = 1.0
+    # What the link was given and has not delivered yet (our count against the receiver's, lagged
+    # as reports are) is its backlog; a new packet waits backlog / delivery rate behind it. Echoes
+    # wait there too, so only this count shows a queue the moment capacity collapses. The weight
+    # falls (raised-cosine) from half `backlog_limit_s` to 0 at it: a packet the link cannot
+    # deliver in time goes to another link (the bond sets it from the playout latency).
+    backlog_limit_s: float = 0.5
+    # Unrepaired loss is never delivered: the count forgets with this time constant, so 1 % of
+    # unrepaired loss reads as a few tens of ms of backlog, not a growing one.
+    backlog_leak_s: float = 4.0
+    # Weights follow calm: a link's weight falls linearly with its queueing delay, to this share
+    # at congested_ms. Two links whose estimates both ride 1.5x their sent rate would otherwise
+    # keep any split; this moves load from the link that queues to the one that does not (a
+    # capacity that rose), until their queues match. Not lower: an I-frame's queue is no reason
+    # to starve a link.
+    queue_weight_floor: float = 0.5
 
 
 class LinkEstimator:
@@ -124,10 +145,27 @@ class LinkEstimator:
         self.delivered = Ewma(params.delivered_alpha)
         self._delivered_window: deque[tuple[float, float]] = deque()
         self._burst_window: deque[tuple[float, float]] = deque()  # raw samples: sliding max
+        self._backlog_bits = 0.0
+        self._unreported_s = 0.0  # time since the last delivery sample (a lost report spans two)
+        self._reported = False  # counting starts with the first delivery sample
+
+    @property
+    def backlog_s(self) -> float:
+        """How long a packet given to the link now waits behind what it has not delivered yet."""
+        rate = min(self.delivered.get(), sum(self._recent) / len(self._recent)) if self._recent else 0.0
+        return self._backlog_bits / max(rate, self.p.floor_bps)
+
+    @property
+    def backlog_factor(self) -> float:
+        """1 while the backlog is short, falling to 0 at backlog_limit_s."""
+        return falloff(self.backlog_s, self.p.backlog_limit_s)
 
     @property
     def weight(self) -> float:
-        return self.capacity_bps * self.health if self.up else 0.0
+        if not self.up:
+            return 0.0
+        queued = max(self.p.queue_weight_floor, 1.0 - self.queue_delay_ms / self.p.congested_ms)
+        return self.capacity_bps * self.health * self.backlog_factor * queued
 
     @property
     def delivered_max_bps(self) -> float | None:
@@ -186,6 +224,7 @@ class LinkEstimator:
             self._restart()
             self.sent_bps.update(sent)
             self._sent_hist.append(sent)
+        self._count_backlog(s.delivered_bps, dt)
         if s.delivered_bps is not None:
             self._recent.append(s.delivered_bps)
             self._delivered_hist.append(s.delivered_bps)
@@ -201,8 +240,23 @@ class LinkEstimator:
             self._update_capacity(s.t, self.sent_bps.get(), dt, bond_mean_bps or self.capacity_bps)
         self.health = health(self.loss.get(), self.rtt.get(), self.p.loss_limit, self.p.rtt_limit_ms)
 
+    def _count_backlog(self, delivered_bps: float | None, dt: float) -> None:
+        """Given (lagged by report_lag intervals, as the reports are) minus delivered, leaking."""
+        p = self.p
+        self._unreported_s += dt
+        if delivered_bps is not None:
+            if self._reported:
+                self._backlog_bits -= delivered_bps * self._unreported_s
+            self._reported = True
+            self._unreported_s = 0.0
+        if self._reported and len(self._sent_hist) > p.report_lag:
+            self._backlog_bits += self._sent_hist[-1 - p.report_lag] * dt
+        self._backlog_bits = max(0.0, self._backlog_bits * (1.0 - dt / p.backlog_leak_s))
+
     def _restart(self) -> None:
         self.up = True
+        self._backlog_bits = self._unreported_s = 0.0
+        self._reported = False
         self._recent.clear()
         self._delivered_hist.clear()
         self._sent_hist.clear()

@@ -9,10 +9,9 @@ columns only (`truth`), never for a stats sample.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
 from typing import Any
-
-import heapq
 
 import simpy
 
