@@ -130,6 +130,7 @@ class SenderLoop:
         self.progress = progress
         self.record = SenderRecord(link_bytes=[0] * self.n_links)
         self._interval_bytes = [0] * self.n_links
+        self._was_up = [True] * self.n_links
         self._n_frame = 0
         self._n_tick = 1
         self._seq = 0
@@ -227,6 +228,11 @@ class SenderLoop:
             samples = [replace(s, sent_bytes=n) for s, n in zip(raw, self._interval_bytes, strict=True)]
         self._interval_bytes = [0] * self.n_links
         msg = self.controller.on_stats(t, samples)
+        revived = getattr(self.transport, "revived", None)
+        for i, est in enumerate(self.controller.estimators):
+            if est.up and not self._was_up[i] and revived is not None:
+                revived(i)  # e.g. librist restarts a flow that was silent: warm it up first
+            self._was_up[i] = est.up
         if msg is not None:
             self.encoder.request_bitrate(t, msg.recommended_bitrate)
             self.record.messages.append(msg.as_dict())

@@ -68,7 +68,8 @@ class RealTransport:
         self._lock = threading.Lock()
         self._stats = [_LinkStats() for _ in range(n_links)]
         self.trackers = [ReportTracker() for _ in range(n_links)]
-        self.heard = [False] * n_links  # librist reported RTCP from this link's receiver (handshake done)
+        self.heard = [False] * n_links
+        self._warmups = 0  # librist reported RTCP from this link's receiver (handshake done)
         self.senders: list[librist.RistSender] = []
         self.peers: list[librist.RistPeer] = []
         self._sockets: list[socket.socket] = []
@@ -185,20 +186,30 @@ class RealTransport:
     def warm_up(self, packets: int = WARMUP_PACKETS, size: int = 200) -> None:
         """A few throw-away packets per context: librist's receiver drops the first packets of a
         flow (seen in the VM: a whole first frame on one link), so the run's first frame must not be."""
-        for i, tx in enumerate(self.senders):
-            seqs = [WARMUP_SEQ0 + i * packets + k for k in range(packets)]
-            link = 255 if self.weighted else i
-            tx.write_burst(
-                seqs,
-                list(range(packets)),
-                [size] * packets,
-                WARMUP_FRAME_ID,
-                time.monotonic(),
-                packets,
-                False,
-                link,
-                size * packets,
-            )
+        for i in range(len(self.senders)):
+            self._warm(i, packets, size)
+
+    def revived(self, link: int) -> None:
+        """The controller took `link` back after it was down: librist's receiver had let that flow
+        die (no data for its buffer time), and the restarted flow loses its first packets (seen in
+        the VM: a frame lost at the black hole's end), so they are throw-away ones again."""
+        if not self.weighted:
+            self._warm(link, WARMUP_PACKETS, 200)
+
+    def _warm(self, i: int, packets: int, size: int) -> None:
+        self._warmups += 1
+        first = WARMUP_SEQ0 + self._warmups * packets  # a fresh range each time: never a duplicate
+        self.senders[i].write_burst(
+            list(range(first, first + packets)),
+            list(range(packets)),
+            [size] * packets,
+            WARMUP_FRAME_ID,
+            time.monotonic(),
+            packets,
+            False,
+            255 if self.weighted else i,
+            size * packets,
+        )
 
     @property
     def retransmissions(self) -> int:
