@@ -81,3 +81,15 @@ def test_packets_are_held_while_every_link_is_dead_and_released_after():
     assert [s[1][0] for s in released] == sorted(s[1][0] for s in released)
     assert all(s[2] > 1.5 for s in released)  # only those that can still make their deadline
     assert loop.record.dropped_at_sender > 0
+
+
+def test_transport_hears_when_a_link_is_taken_back():
+    """A link back from the dead is announced once (the real transport warms librist's flow up)."""
+    sc = seed()
+    tr = FakeTransport(2, alive=lambda t: not 0.5 <= t < 1.5)
+    tr.revived_at = []
+    tr.revived = lambda link: tr.revived_at.append((link, tr.now))
+    loop = SenderLoop(sc, "dwrr", tr)
+    run(loop, 3.0)
+    assert sorted(link for link, _ in tr.revived_at) == [0, 1]
+    assert all(t == pytest.approx(1.5) for _, t in tr.revived_at)
