@@ -153,7 +153,7 @@ class SenderLoop:
         """Do everything due by `now`, oldest first; a stats tick goes before a frame of the same time."""
         while True:
             tick, frame = self.next_tick_t(), self.next_frame_t()
-            if tick is not None and tick <= now + 1e-12 and (frame is None or tick <= frame):
+            if tick is not None and tick <= now + 1e-12 and (frame is None or tick <= frame + 1e-9):
                 self._n_tick += 1
                 self.on_tick(tick)
             elif frame is not None and frame <= now + 1e-12:

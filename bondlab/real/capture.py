@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from bondlab.real.protocol import MAGIC, RR_BASE_PORT, ReceiverReport, pack_report
+from bondlab.real.protocol import MAGIC, RR_BASE_PORT, WARMUP_FRAME_ID, ReceiverReport, pack_report
 
 log = logging.getLogger("bondlab.real.capture")
 
@@ -219,6 +219,8 @@ class WireCapture:
                 continue
             seen.add(seq)
             rows.append((seq, fid, link, t, capture_t, write_t, ip_len, payload))
+            if fid == WARMUP_FRAME_ID:  # throw-away: proof of life, not delivered payload
+                continue
             c.packets += 1
             c.payload_bytes += payload
         return limit
@@ -312,7 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     stopped = []
     signal.signal(signal.SIGTERM, lambda *_: stopped.append(1))
     signal.signal(signal.SIGINT, lambda *_: stopped.append(1))
-    cap = WireCapture(cfg["links"], cfg["port_lo"], cfg["port_hi"], cfg.get("report_port", RR_BASE_PORT))
+    try:
+        cap = WireCapture(cfg["links"], cfg["port_lo"], cfg["port_hi"], cfg.get("report_port", RR_BASE_PORT))
+    except OSError as exc:  # one line for the orchestrator, the traceback in capture.log
+        log.exception("capture could not start")
+        print(f"error: capture: {exc}", file=sys.stderr)
+        return 1
     wall0, ru0 = time.monotonic(), resource.getrusage(resource.RUSAGE_SELF)
     tmp = out / "capture.ready.tmp"
     tmp.write_text("ok\n")

@@ -291,8 +291,8 @@ def _sender_record(
     """sender.json as core's SenderRecord; a summary without per-frame bitrates gets the set-point
     of each stats interval instead (frames are evenly spaced in time, so means and change counts
     agree)."""
-    if "frame_bitrates" in summary and "frames" in summary:
-        return SenderRecord.from_dict(summary)
+    if "frame_bitrates" in summary:  # frames live in frames.json, not in sender.json
+        return SenderRecord.from_dict({**summary, "frames": frames})
     ts = json.loads(ts_path.read_text())
     rates = [int(r) for r, name in zip(ts.get("bitrate_bps", []), ts.get("link", [])) if name == link0]
     return SenderRecord.from_dict({**summary, "frames": frames, "frame_bitrates": rates})

@@ -149,6 +149,8 @@ class RealTransport:
                     report = ReceiverReport(
                         i, r.number, r.send_t, r.payload_bytes, r.packets, r.last_arrival_t
                     )
+                    if self.t0 == 0.0:
+                        continue  # before the run's time 0: nothing to date it against
                     with self._lock:
                         self.trackers[i].on_report(time.monotonic() - self.t0, report)
 
@@ -302,15 +304,25 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    sender.transport.open()
+    try:
+        return _run(sender, out)
+    except Exception as exc:  # one line for the orchestrator, the traceback in sender.log
+        log.exception("sender failed")
+        print(f"error: sender: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(sender: RealSender, out: Path) -> int:
+    config = sender.config
     # Start after librist's handshakes (data before them is dropped at the receiver; in the TCG VM
     # they take seconds), plus a margin; the orchestrator times link changes from this instant.
-    if not sender.transport.wait_for_handshakes(HANDSHAKE_TIMEOUT_S):
-        log.warning("not every link answered within %.0f s; starting anyway", HANDSHAKE_TIMEOUT_S)
-    sender.transport.warm_up()
-    sender.config["start_at"] = time.monotonic() + float(config.get("start_delay_s", 1.5))
-    signal_ready(out / "sender.ready", repr(sender.config["start_at"]))
     try:
+        sender.transport.open()
+        if not sender.transport.wait_for_handshakes(HANDSHAKE_TIMEOUT_S):
+            log.warning("not every link answered within %.0f s; starting anyway", HANDSHAKE_TIMEOUT_S)
+        sender.transport.warm_up()
+        sender.config["start_at"] = time.monotonic() + float(config.get("start_delay_s", 1.5))
+        signal_ready(out / "sender.ready", repr(sender.config["start_at"]))
         summary = sender.run()
     finally:
         sender.transport.close()

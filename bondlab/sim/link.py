@@ -174,6 +174,12 @@ class SimLink:
             out.append(arrival)
         return out
 
+    def uncount(self, arrival: float, payload_bytes: int) -> None:
+        """A data packet that arrived at `arrival` was a duplicate: reports count first arrivals."""
+        k = int(arrival / self.report_interval_s)
+        if k < len(self.rx_bytes):
+            self.rx_bytes[k] -= payload_bytes
+
     def reverse(self, t: float) -> float | None:
         """A packet sent back to the sender at t (NACK, echo reply, report): its arrival, or None.
 

@@ -20,7 +20,7 @@ from bondlab.core.receiver import BondedReceiver
 from bondlab.core.sender_loop import Burst
 from bondlab.core.stats import PeerStats
 from bondlab.scenario import Scenario
-from bondlab.sim.arq import REORDER_S, Arq, Gap
+from bondlab.sim.arq import INF, REORDER_S, Arq, Gap
 from bondlab.sim.link import SimLink
 from bondlab.sim.rist_stats import RistStatsCounter
 from bondlab.wire import ECHO_BYTES
@@ -117,9 +117,12 @@ class SimTransport:
     def _resend(self, li: int, gap: Gap) -> float | None:
         self.retransmissions += 1
         self.counters[li].on_send(gap.size, retransmission=True)
-        arrival = self.links[li].send(self.env.now, gap.size)
+        link = self.links[li]
+        arrival = link.send(self.env.now, gap.size)
         if arrival is not None:
             self.receiver.on_packet(gap.seq, gap.frame_id, arrival)
+            if gap.repaired_at != INF:  # reports count first arrivals: the later copy is the duplicate
+                link.uncount(max(arrival, gap.repaired_at), gap.size)
         return arrival
 
     # -- feedback ----------------------------------------------------------------------------------
