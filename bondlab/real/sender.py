@@ -41,6 +41,7 @@ log = logging.getLogger("bondlab.real.sender")
 RIST_WEIGHTED = "rist-weighted"
 HANDSHAKE_TIMEOUT_S = 20.0
 WARMUP_PACKETS = 5
+LIBRIST_QUIET_INTERVALS = 3  # librist reports each live peer every interval; 3 missed = dead peer
 
 
 class _LinkStats:
@@ -69,6 +70,7 @@ class RealTransport:
         self._stats = [_LinkStats() for _ in range(n_links)]
         self.trackers = [ReportTracker() for _ in range(n_links)]
         self.heard = [False] * n_links
+        self._stats_at = [0.0] * n_links  # CLOCK_MONOTONIC of librist's last report for each link
         self._warmups = 0  # librist reported RTCP from this link's receiver (handshake done)
         self.senders: list[librist.RistSender] = []
         self.peers: list[librist.RistPeer] = []
@@ -120,6 +122,7 @@ class RealTransport:
         if not 0 <= link < len(self._stats):
             return
         with self._lock:
+            self._stats_at[link] = time.monotonic()
             if s.received and s.cname:
                 self.heard[link] = True
             st = self._stats[link]
@@ -156,9 +159,16 @@ class RealTransport:
 
     def stats(self, t: float) -> list[PeerStats]:
         out = []
+        now = time.monotonic()
         with self._lock:
-            for st, tracker in zip(self._stats, self.trackers, strict=True):
+            for st, tracker, stats_at in zip(self._stats, self.trackers, self._stats_at, strict=True):
                 delivered, age = tracker.take(t)
+                # librist stops reporting a peer it declared dead (nothing heard for its 250 ms
+                # session timeout) and drops data written to it until the peer's next packet
+                # revives it: until librist reports the link again it delivers nothing we send.
+                silent = now - stats_at
+                if silent > LIBRIST_QUIET_INTERVALS * self.interval_ms / 1000.0:
+                    age = max(age or 0.0, silent)
                 # librist reports rtt 0 until its first echo came back (its EWMA starts at zero).
                 out.append(
                     PeerStats(

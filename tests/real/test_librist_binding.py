@@ -14,6 +14,8 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -103,6 +105,23 @@ def write_paced(tx: librist.RistSender, payloads: list[bytes], gap_s: float = 0.
         time.sleep(gap_s)
 
 
+@contextmanager
+def loopback_pair() -> Iterator[tuple[librist.RistReceiver, librist.RistSender]]:
+    """A main-profile receiver and sender on loopback, handshake done."""
+    port = free_even_port()
+    ready = Connected()
+    with (
+        librist.RistReceiver("main") as rx,
+        librist.RistSender("main", stats_callback=ready, stats_interval_ms=50) as tx,
+    ):
+        rx.add_peer(f"rist://@127.0.0.1:{port}?{BUFFER}")
+        rx.start()
+        tx.add_peer(f"rist://127.0.0.1:{port}?{BUFFER}")
+        tx.start()
+        ready.wait()
+        yield rx, tx
+
+
 def test_version() -> None:
     assert librist.librist_version().startswith("0.2")
     assert librist.librist_api_version().startswith("4.")
@@ -127,17 +146,7 @@ def test_parse_url_parameters() -> None:
 
 
 def test_one_sender_one_receiver_payloads_intact() -> None:
-    port = free_even_port()
-    ready = Connected()
-    with (
-        librist.RistReceiver("main") as rx,
-        librist.RistSender("main", stats_callback=ready, stats_interval_ms=50) as tx,
-    ):
-        rx.add_peer(f"rist://@127.0.0.1:{port}?{BUFFER}")
-        rx.start()
-        tx.add_peer(f"rist://127.0.0.1:{port}?{BUFFER}")
-        tx.start()
-        ready.wait()
+    with loopback_pair() as (rx, tx):
         sent = [make_payload(i) for i in range(200)]
         write_paced(tx, sent)
         blocks = collect(rx, len(sent))
@@ -368,17 +377,7 @@ def check_burst_payloads(blocks, before: float, after: float) -> None:
 
 
 def test_write_burst_header_matches_protocol() -> None:
-    port = free_even_port()
-    ready = Connected()
-    with (
-        librist.RistReceiver("main") as rx,
-        librist.RistSender("main", stats_callback=ready, stats_interval_ms=50) as tx,
-    ):
-        rx.add_peer(f"rist://@127.0.0.1:{port}?{BUFFER}")
-        rx.start()
-        tx.add_peer(f"rist://127.0.0.1:{port}?{BUFFER}")
-        tx.start()
-        ready.wait()
+    with loopback_pair() as (rx, tx):
         before, after = write_bursts(tx)
         blocks = collect(rx, len(expected_headers()))
         tx.write(b"still works" * 10)  # write() and write_burst share the context
