@@ -126,13 +126,6 @@ class BondingController:
         """`pick` gave None (every link dead): keep the packet for `release_held` instead of dropping it."""
         self._held.append((deadline, size, item))
 
-    def pick_or_hold(self, size: int, item: T, deadline: float) -> int | None:
-        """Pick a link, or hold the packet when none may take it."""
-        link = self.pick(size)
-        if link is None:
-            self.hold(size, item, deadline)
-        return link
-
     def release_held(self, now: float) -> tuple[list[tuple[int, Any]], int]:
         """After new weights: held packets that may go now (oldest first), and how many expired.
 

@@ -288,9 +288,3 @@ class SenderLoop:
                     *fact,
                 )
             )
-
-    def run_until_done(self, wait: Callable[[float], float]) -> SenderRecord:
-        """Drive the loop with `wait(t)`: block until time t, return the time it is then."""
-        while (due := self.next_due()) is not None:
-            self.step(wait(due))
-        return self.record

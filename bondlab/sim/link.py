@@ -88,11 +88,6 @@ class SimLink:
             self._queued_bytes -= q.popleft()[1]
         return self._queued_bytes
 
-    def one_way_delay_s(self, state: dict[str, Any]) -> float:
-        jitter = state["jitter_ms"]
-        d = state["delay_ms"] + (jitter * (2.0 * self._jitter_rng.random() - 1.0) if jitter else 0.0)
-        return (d if d > 0.0 else 0.0) / 1000.0
-
     def send(self, t: float, size: int) -> float | None:
         """Hand a packet to the link at t: its arrival time at the receiver, or None if lost."""
         return self.send_burst(t, (size,))[0]
