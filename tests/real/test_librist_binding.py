@@ -106,20 +106,27 @@ def write_paced(tx: librist.RistSender, payloads: list[bytes], gap_s: float = 0.
 
 
 @contextmanager
-def loopback_pair() -> Iterator[tuple[librist.RistReceiver, librist.RistSender]]:
-    """A main-profile receiver and sender on loopback, handshake done."""
-    port = free_even_port()
-    ready = Connected()
+def loopback_pair(
+    *peer_params: str,
+) -> Iterator[tuple[librist.RistReceiver, librist.RistSender, list[librist.RistPeer]]]:
+    """A main-profile receiver and sender on loopback, one peer per `peer_params` entry (extra URL
+    parameters, e.g. "&weight=3"; one plain peer by default), handshakes done."""
+    params = peer_params or ("",)
+    ports = [free_even_port() for _ in params]
+    ready = Connected(peers=len(params))
     with (
         librist.RistReceiver("main") as rx,
         librist.RistSender("main", stats_callback=ready, stats_interval_ms=50) as tx,
     ):
-        rx.add_peer(f"rist://@127.0.0.1:{port}?{BUFFER}")
+        for port in ports:
+            rx.add_peer(f"rist://@127.0.0.1:{port}?{BUFFER}")
         rx.start()
-        tx.add_peer(f"rist://127.0.0.1:{port}?{BUFFER}")
+        peers = [
+            tx.add_peer(f"rist://127.0.0.1:{port}?{BUFFER}{extra}") for port, extra in zip(ports, params)
+        ]
         tx.start()
         ready.wait()
-        yield rx, tx
+        yield rx, tx, peers
 
 
 def test_version() -> None:
@@ -146,7 +153,7 @@ def test_parse_url_parameters() -> None:
 
 
 def test_one_sender_one_receiver_payloads_intact() -> None:
-    with loopback_pair() as (rx, tx):
+    with loopback_pair() as (rx, tx, _):
         sent = [make_payload(i) for i in range(200)]
         write_paced(tx, sent)
         blocks = collect(rx, len(sent))
@@ -235,20 +242,8 @@ def test_two_sender_contexts_sharing_a_flow() -> None:
 
 def test_multi_peer_weights() -> None:
     """librist's own load balancing: one sender, two peers, weights 3:1 at one receiver."""
-    ports = [free_even_port(), free_even_port()]
-    ready = Connected(peers=2)
-    with (
-        librist.RistReceiver("main") as rx,
-        librist.RistSender("main", stats_callback=ready, stats_interval_ms=50) as tx,
-    ):
-        for port in ports:
-            rx.add_peer(f"rist://@127.0.0.1:{port}?{BUFFER}")
-        rx.start()
-        heavy = tx.add_peer(f"rist://127.0.0.1:{ports[0]}?{BUFFER}&weight=3")
-        light = tx.add_peer(f"rist://127.0.0.1:{ports[1]}?{BUFFER}&weight=1")
+    with loopback_pair("&weight=3", "&weight=1") as (rx, tx, (heavy, light)):
         assert (heavy.config.weight, light.config.weight) == (3, 1)
-        tx.start()
-        ready.wait()
         # librist 0.2.7's receiver silently drops the first data packet(s) reaching each peer of
         # a multi-peer flow (they "authenticate" the RTP peer; more are lost under CPU load), so
         # warm the flow up with throwaway packets first.
@@ -377,7 +372,7 @@ def check_burst_payloads(blocks, before: float, after: float) -> None:
 
 
 def test_write_burst_header_matches_protocol() -> None:
-    with loopback_pair() as (rx, tx):
+    with loopback_pair() as (rx, tx, _):
         before, after = write_bursts(tx)
         blocks = collect(rx, len(expected_headers()))
         tx.write(b"still works" * 10)  # write() and write_burst share the context
@@ -387,19 +382,7 @@ def test_write_burst_header_matches_protocol() -> None:
 
 def test_write_burst_multi_peer() -> None:
     """rist-weighted: one context, librist picks each packet's peer; headers as with one peer."""
-    ports = [free_even_port(), free_even_port()]
-    ready = Connected(peers=2)
-    with (
-        librist.RistReceiver("main") as rx,
-        librist.RistSender("main", stats_callback=ready, stats_interval_ms=50) as tx,
-    ):
-        for port in ports:
-            rx.add_peer(f"rist://@127.0.0.1:{port}?{BUFFER}")
-        rx.start()
-        for port in ports:
-            tx.add_peer(f"rist://127.0.0.1:{port}?{BUFFER}&weight=1")
-        tx.start()
-        ready.wait()
+    with loopback_pair("&weight=1", "&weight=1") as (rx, tx, _):
         write_paced(tx, [b"warm-up" * 10] * 10, gap_s=0.01)  # see test_multi_peer_weights
         collect(rx, 10, timeout_s=1.0, idle_s=0.3)
         before, after = write_bursts(tx)
