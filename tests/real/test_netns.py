@@ -126,34 +126,18 @@ def _raise_key_error() -> None:
     raise KeyError("boom")
 
 
+def htb_class(dev: str, rate: str, burst: int) -> list[str]:
+    """The bottleneck class under a root htb (no netem above it on this host)."""
+    where = f"class replace dev {dev} parent 10: classid 10:1 htb"
+    return [TC, *where.split(), *f"rate {rate} ceil {rate} burst {burst} quantum 1514".split()]
+
+
 def test_apply_and_sync_report_tc_failures() -> None:
     # htb and bfifo exist on the host kernel even where netem does not
     with Testbed(["a"]) as tb:
         dev = tb.links["a"].sender_dev
         tb.apply("a", [TC, "qdisc", "replace", "dev", dev, "root", "handle", "10:", "htb", "default", "1"])
-        tb.apply(
-            "a",
-            [
-                TC,
-                "class",
-                "replace",
-                "dev",
-                dev,
-                "parent",
-                "10:",
-                "classid",
-                "10:1",
-                "htb",
-                "rate",
-                "5mbit",
-                "ceil",
-                "5mbit",
-                "burst",
-                "6250",
-                "quantum",
-                "1514",
-            ],
-        )
+        tb.apply("a", htb_class(dev, "5mbit", burst=6250))
         tb.apply(
             "a",
             [
@@ -175,29 +159,7 @@ def test_apply_and_sync_report_tc_failures() -> None:
         shown = tb.qdiscs("a")
         assert "qdisc htb 10:" in shown and "bfifo 20:" in shown
         for rate in ("1mbit", "2mbit", "3mbit"):  # trace-like live rate changes
-            tb.apply(
-                "a",
-                [
-                    TC,
-                    "class",
-                    "replace",
-                    "dev",
-                    dev,
-                    "parent",
-                    "10:",
-                    "classid",
-                    "10:1",
-                    "htb",
-                    "rate",
-                    rate,
-                    "ceil",
-                    rate,
-                    "burst",
-                    "1600",
-                    "quantum",
-                    "1514",
-                ],
-            )
+            tb.apply("a", htb_class(dev, rate, burst=1600))
         tb.sync()
         classes = subprocess.run(
             [TC, "-n", tb.sender_ns, "class", "show", "dev", dev], capture_output=True, text=True, check=True
