@@ -27,6 +27,7 @@ from bondlab.real.calibrate import (
     calibration_failures,
     calibration_row,
     calibration_table,
+    mean_over_seeds,
     relative_difference,
     write_calibration,
 )
@@ -71,6 +72,22 @@ def _run(backend: str, scenario: str = "synthetic", **changes: Any) -> StoredRun
 
 def _failures(**real_changes: Any) -> list[str]:
     return calibration_failures(calibration_row(_run("sim"), _run("real", **real_changes)))
+
+
+def test_means_over_seeds_are_compared_not_single_runs() -> None:
+    """Real shares of 0.80 and 0.66 for the sim's 0.72: each run 8 and 6 points off (both fail),
+    the means agree (0.73 vs 0.72); a bias every run shares still fails on the means."""
+    rows = [
+        calibration_row(_run("sim"), _run("real", share_a=0.80, share_b=0.20)),
+        calibration_row(_run("sim"), _run("real", share_a=0.66, share_b=0.34)),
+    ]
+    assert all(calibration_failures(r) for r in rows)
+    mean = mean_over_seeds(rows)
+    assert mean["share_a_real"] == pytest.approx(0.73) and calibration_failures(mean) == []
+    biased = [calibration_row(_run("sim"), _run("real", share_a=v, share_b=1 - v)) for v in (0.79, 0.80)]
+    assert any("link share a" in f for f in calibration_failures(mean_over_seeds(biased)))
+    goodput = [calibration_row(_run("sim"), _run("real", goodput_bps=g)) for g in (4.0e6, 4.4e6)]
+    assert any("goodput" in f for f in calibration_failures(mean_over_seeds(goodput)))
 
 
 def test_bounds_are_data_in_one_place() -> None:

@@ -1,5 +1,6 @@
 """The one sender loop both worlds run: driven by any clock, talking to any transport."""
 
+
 import pytest
 
 from bondlab.core.sender_loop import SenderLoop
@@ -12,8 +13,11 @@ from conftest import SCENARIOS
 class FakeTransport:
     """Feedback scripted by `alive(t)`; records what the loop sends and sets."""
 
-    def __init__(self, n, alive=lambda t: True):
-        self.n, self.alive = n, alive
+    def __init__(
+        self, n, alive=lambda t: True, link_alive=lambda i, t: True, delivered_bps=3e6, sent_bps=1e6
+    ):
+        self.n, self.alive, self.link_alive = n, alive, link_alive
+        self.delivered_bps, self.sent_bps = delivered_bps, sent_bps
         self.sent, self.weights, self.frames, self.now = [], [], 0, 0.0
 
     def frame(self, *args):
@@ -23,8 +27,13 @@ class FakeTransport:
         self.sent.append((link, list(burst.seqs), burst.deadline, self.now))
 
     def stats(self, t):
-        age = 0.0 if self.alive(t) else t
-        return [PeerStats(t, 50.0, 1e6, 10, 0, delivered_bps=3e6, evidence_age_s=age) for _ in range(self.n)]
+        def age(i):
+            return 0.0 if self.alive(t) and self.link_alive(i, t) else t
+
+        return [
+            PeerStats(t, 50.0, self.sent_bps, 10, 0, delivered_bps=self.delivered_bps, evidence_age_s=age(i))
+            for i in range(self.n)
+        ]
 
     def set_weights(self, weights):
         self.weights.append(list(weights))
@@ -93,3 +102,109 @@ def test_transport_hears_when_a_link_is_taken_back():
     run(loop, 3.0)
     assert sorted(link for link, _ in tr.revived_at) == [0, 1]
     assert all(t == pytest.approx(1.5) for _, t in tr.revived_at)
+
+
+def _silent_link_run(start_bitrate):
+    """Three links; link 0 stops answering at 2.0 s (so it is down at once): what goes where."""
+    over = [
+        "duration_s=3",
+        "events=[]",
+        "receiver.latency_ms=800",
+        f"encoder.start_bitrate_bps={start_bitrate}",
+    ]
+    sc = load_scenario(SCENARIOS / "black-hole.yaml", over)
+    tr = FakeTransport(3, link_alive=lambda i, t: i > 0 or t < 2.0)
+    loop = SenderLoop(sc, "dwrr", tr)
+    run(loop, 3.0)
+    assert not loop.controller.estimators[0].up
+    return tr, loop
+
+
+def test_a_link_that_goes_silent_has_its_live_packets_copied_to_the_others():
+    """Reinjection: what the silent link was given that can still make its deadline goes again on
+    a live link at once, once; expired packets and packets of the live link are not copied."""
+    tr, loop = _silent_link_run(1_000_000)  # the live link has room to spare
+    first = {}
+    for link, seqs, deadline, now in tr.sent:
+        for seq in seqs:
+            first.setdefault(seq, (link, deadline, now))
+    copies = [(seq, now) for link, seqs, _, now in tr.sent for seq in seqs if first[seq][2] != now]
+    assert copies, "nothing was copied when link 0 went silent"
+    (when,) = {now for _, now in copies}  # all in one go, at the tick that declared it down
+    assert all(first[seq][0] == 0 and first[seq][1] > when for seq, _ in copies)
+    assert all(
+        link in (1, 2) for link, seqs, _, now in tr.sent if now == when and set(seqs) & dict(copies).keys()
+    )
+    missed = [
+        s for s, (link, dl, sent_t) in first.items() if link == 0 and dl > when and s not in dict(copies)
+    ]
+    assert not missed, "a packet the silent link swallowed, still in time, was not copied"
+    assert loop.record.reinjected == len(copies)
+    assert len({s for s, _ in copies}) == len(copies)  # once each
+
+
+def test_no_copies_when_the_live_links_cannot_carry_the_stream_besides():
+    """Without spare capacity on the live links, copies would only delay the frames behind them."""
+    tr, loop = _silent_link_run(9_000_000)
+    assert loop.record.reinjected == 0
+
+
+def test_a_revived_link_gets_data_one_interval_after_its_warm_up():
+    """A transport that must warm a returning flow up (librist drops a restarted flow's first
+    packets) is told at the tick that takes the link back; data follows from the next tick on."""
+    over = ["duration_s=3", "events=[]", "receiver.latency_ms=800", "encoder.start_bitrate_bps=1000000"]
+    sc = load_scenario(SCENARIOS / "black-hole.yaml", over)
+    tr = FakeTransport(3, link_alive=lambda i, t: i > 0 or not 1.0 <= t < 2.0)
+    tr.warmed = []
+    tr.revived = lambda link: tr.warmed.append((link, tr.now))
+    loop = SenderLoop(sc, "dwrr", tr)
+    run(loop, 3.0)
+    ((link, back),) = tr.warmed
+    assert link == 0 and back >= 2.0
+    data = [now for li, _, _, now in tr.sent if li == 0 and now >= back]
+    assert data, "the link was never used again"
+    assert min(data) >= back + loop.interval - 1e-9
+
+
+def _decisions(stall):
+    """Which ticks the loop let the controller decide the bitrate at; with `stall` the loop was
+    driven 0.3 s late at 2.5 s (as a starved CPU does), so its next reports show its own backlog."""
+    sc = load_scenario(SCENARIOS / "black-hole.yaml", ["duration_s=5", "events=[]"])
+    tr = FakeTransport(3)
+    loop = SenderLoop(sc, "dwrr", tr)
+    seen = []
+    on_stats = loop.controller.on_stats
+
+    def spy(t, samples, decide=True):
+        seen.append((round(t, 3), decide))
+        return on_stats(t, samples, decide)
+
+    loop.controller.on_stats = spy
+    run(loop, 2.5)
+    if stall:
+        tr.now = 2.8
+        loop.step(2.8)
+    run(loop, 5.0)
+    return seen
+
+
+def test_a_stalled_sender_does_not_decide_the_bitrate_on_its_own_backlog():
+    """Rate decisions pause for STALL_HOLD_S after the loop ran late by more than STALL_S, and
+    only then: a sender that kept time decides at every tick."""
+    from bondlab.core.sender_loop import STALL_HOLD_S
+
+    assert all(decide for _, decide in _decisions(stall=False))
+    paused = [t for t, decide in _decisions(stall=True) if not decide]
+    assert paused and min(paused) >= 2.6 and max(paused) < 2.8 + STALL_HOLD_S
+    assert max(paused) >= 2.8 + STALL_HOLD_S - 0.1 - 1e-6
+
+
+def test_a_controller_told_not_to_decide_sends_no_message():
+    """The same collapse of every link's evidence cuts when the controller may decide, not otherwise."""
+    from bondlab.core.bonding import BondingController
+
+    sc = load_scenario(SCENARIOS / "black-hole.yaml", ["duration_s=5", "events=[]"])
+    dead = [PeerStats(3.0, 50.0, 1e5, 10, 0, delivered_bps=1e5, evidence_age_s=2.0) for _ in range(3)]
+    cut = BondingController.from_scenario(sc, "dwrr").on_stats(3.0, dead)
+    assert cut is not None and cut.reason == "congestion"
+    assert BondingController.from_scenario(sc, "dwrr").on_stats(3.0, dead, decide=False) is None

@@ -101,14 +101,17 @@ class BondingController:
         """What the rate controller counts: per link, delivered-evidenced capacity x health (0 if down)."""
         return sum(est.counted_bps for est in self.estimators)
 
-    def on_stats(self, t: float, samples: Sequence[PeerStats]) -> CongestionControl | None:
-        """One stats interval for every link: update estimates and weights, maybe advise the encoder."""
+    def on_stats(
+        self, t: float, samples: Sequence[PeerStats], decide: bool = True
+    ) -> CongestionControl | None:
+        """One stats interval for every link: update estimates and weights, maybe advise the encoder
+        (not when `decide` is False: the sender knows this interval's feedback is its own stall)."""
         live = [est.capacity_bps for est in self.estimators if est.up]
         mean = sum(live) / len(live) if live else None
         for est, sample in zip(self.estimators, samples, strict=True):
             est.update(sample, mean)
         self.scheduler.set_weights(self.weights())
-        if self.rate is None or t < WARMUP_S:
+        if self.rate is None or t < WARMUP_S or not decide:
             return None
         msg = self.rate.update(t, self.total_capacity_bps)
         if msg is not None:

@@ -27,6 +27,7 @@ METRIC_KEYS = (
     "packets_sent",
     "packets_dropped_at_sender",
     "packets_lost",
+    "reinjected_packets",
     "links",
 )
 
@@ -78,5 +79,6 @@ def build_metrics(
         "packets_sent": int(record.packets_sent),
         "packets_dropped_at_sender": int(record.dropped_at_sender),
         "packets_lost": int(record.packets_sent - delivered),
+        "reinjected_packets": int(record.reinjected),
         "links": links,
     }

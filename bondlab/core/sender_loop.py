@@ -8,6 +8,7 @@ real run is only the `Transport`: where packets go and where the per-link stats 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -15,6 +16,13 @@ from typing import Any, Protocol
 from bondlab.core.bonding import BondingController
 from bondlab.core.encoder import EncoderModel, Frame
 from bondlab.core.stats import PeerStats
+
+# A sender that fell behind its own clock (a CPU stall: frames due 60 ms ago leave now, in one
+# burst) sees every link back up at once; that backlog is its own doing, not the links'. Two
+# frame periods late is a stall; rate decisions then wait a second, while the catch-up drains
+# (real runs in the TCG VM: a 0.3 s stall read as overload cut 7 Mbps to the 0.5 Mbps minimum).
+STALL_S = 0.06
+STALL_HOLD_S = 1.0
 
 
 @dataclass(slots=True)
@@ -70,6 +78,7 @@ class SenderRecord:
     link_bytes: list[int] = field(default_factory=list)
     packets_sent: int = 0
     dropped_at_sender: int = 0
+    reinjected: int = 0  # copies sent again on another link after their link went silent
     messages: list[dict[str, Any]] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)  # timeseries column names, one per row field
     rows: list[tuple[Any, ...]] = field(default_factory=list)  # one per link per stats interval
@@ -88,6 +97,7 @@ class SenderRecord:
             "link_bytes": self.link_bytes,
             "packets_sent": self.packets_sent,
             "dropped_at_sender": self.dropped_at_sender,
+            "reinjected": self.reinjected,
             "messages": self.messages,
         }
 
@@ -102,6 +112,7 @@ class SenderRecord:
             [int(b) for b in d["link_bytes"]],
             int(d["packets_sent"]),
             int(d["dropped_at_sender"]),
+            int(d.get("reinjected", 0)),
             list(d["messages"]),
             columns,
             rows,
@@ -131,7 +142,11 @@ class SenderLoop:
         self.record = SenderRecord(link_bytes=[0] * self.n_links)
         self._interval_bytes = [0] * self.n_links
         self._was_up = [True] * self.n_links
+        # Bursts still inside their playout deadline, per link: what a link that falls silent may
+        # have swallowed, and what goes again on the others (as MPTCP reinjects a dead subflow's data).
+        self._in_flight: list[deque[Burst]] = [deque() for _ in range(self.n_links)]
         self._n_frame = 0
+        self._stall_until = float("-inf")
         self._n_tick = 1
         self._seq = 0
 
@@ -157,6 +172,8 @@ class SenderLoop:
                 self._n_tick += 1
                 self.on_tick(tick)
             elif frame is not None and frame <= now + 1e-12:
+                if now - frame > STALL_S:
+                    self._stall_until = now + STALL_HOLD_S
                 self._n_frame += 1
                 self.on_frame(frame)
             else:
@@ -212,12 +229,39 @@ class SenderLoop:
                 b.sizes = [sizes[i] for i in mine]
                 self._send(li, b)
 
-    def _send(self, li: int, b: Burst) -> None:
+    def _send(self, li: int, b: Burst, copy: bool = False) -> None:
         nbytes = sum(b.sizes)
-        self._interval_bytes[li] += nbytes
         self.record.link_bytes[li] += nbytes
-        self.record.packets_sent += len(b.sizes)
+        if copy:  # a one-off catch-up, not load the estimator should read as this link's rate
+            self.record.reinjected += len(b.sizes)
+        else:
+            self._interval_bytes[li] += nbytes
+            self.record.packets_sent += len(b.sizes)
+        self._in_flight[li].append(b)
         self.transport.send(li, b)
+
+    def _reinject(self, dead: int, now: float) -> None:
+        """`dead` just went silent: what it was given that can still make its deadline goes again.
+
+        The receiver's reports cannot say which packets a silent link swallowed, so every burst
+        sent to it whose deadline is ahead is copied (duplicates are dropped at the receiver);
+        for a link that fails at an I-frame this is the difference between one GOP lost and none.
+        """
+        pending = self._in_flight[dead]
+        self._in_flight[dead] = deque()
+        pick = self.controller.pick
+        # Only while the live links still carry the stream with room to spare: a bond that lost
+        # its margin with the link would just queue copies behind frames that then come late.
+        if self.controller.total_capacity_bps <= self.encoder.bitrate_bps:
+            return
+        for b in pending:
+            if b.deadline <= now:
+                continue
+            links = [pick(size) for size in b.sizes]
+            for li in set(links) - {None}:
+                mine = [i for i, x in enumerate(links) if x == li]
+                copy = replace(b, seqs=[b.seqs[i] for i in mine], sizes=[b.sizes[i] for i in mine])
+                self._send(li, copy, copy=True)  # type: ignore[arg-type]
 
     # -- stats ticks -------------------------------------------------------------------------------
     def on_tick(self, t: float) -> None:
@@ -227,12 +271,26 @@ class SenderLoop:
         else:
             samples = [replace(s, sent_bytes=n) for s, n in zip(raw, self._interval_bytes, strict=True)]
         self._interval_bytes = [0] * self.n_links
-        msg = self.controller.on_stats(t, samples)
+        msg = self.controller.on_stats(t, samples, decide=t >= self._stall_until)
         revived = getattr(self.transport, "revived", None)
+        warming = []
         for i, est in enumerate(self.controller.estimators):
             if est.up and not self._was_up[i] and revived is not None:
                 revived(i)  # e.g. librist restarts a flow that was silent: warm it up first
+                warming.append(i)
+            if self._was_up[i] and not est.up and not self.weights_only:
+                self._reinject(i, t)
             self._was_up[i] = est.up
+            flight = self._in_flight[i]
+            while flight and flight[0].deadline <= t:
+                flight.popleft()
+        if warming and not self.weights_only:
+            # Data waits one interval behind the warm-up: librist's receiver dropped the first
+            # packets of a restarted flow, warm-up and data alike when they came together (VM).
+            weights = self.controller.weights()
+            for i in warming:
+                weights[i] = 0.0
+            self.controller.scheduler.set_weights(weights)
         if msg is not None:
             self.encoder.request_bitrate(t, msg.recommended_bitrate)
             self.record.messages.append(msg.as_dict())

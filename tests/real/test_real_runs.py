@@ -22,14 +22,17 @@ pytestmark = [
 ]
 
 BUNDLED = HERE.parent.parent / "scenarios"
-JOBS = {
-    "seed-dwrr": (SCEN / "seed-full.yaml", "dwrr"),
-    "seed-rr": (SCEN / "seed-full.yaml", "rr"),
-    "seed-rist": (SCEN / "seed-full.yaml", "rist-weighted"),
-    "black-hole": (BUNDLED / "black-hole.yaml", "dwrr"),
-    "throttle": (SCEN / "throttle.yaml", "dwrr"),
-    "four": (SCEN / "four-by-five.yaml", "dwrr"),
+JOBS = {  # name: (scenario file, scheduler, seed or None for the file's)
+    "seed-dwrr": (SCEN / "seed-full.yaml", "dwrr", 1),
+    "seed-dwrr-2": (SCEN / "seed-full.yaml", "dwrr", 2),
+    "seed-dwrr-3": (SCEN / "seed-full.yaml", "dwrr", 3),
+    "seed-rr": (SCEN / "seed-full.yaml", "rr", None),
+    "seed-rist": (SCEN / "seed-full.yaml", "rist-weighted", None),
+    "black-hole": (BUNDLED / "black-hole.yaml", "dwrr", None),
+    "throttle": (SCEN / "throttle.yaml", "dwrr", None),
+    "four": (SCEN / "four-by-five.yaml", "dwrr", None),
 }
+CALIBRATION = ("seed-dwrr", "seed-dwrr-2", "seed-dwrr-3")
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +40,7 @@ def real(tmp_path_factory):
     from bondlab.real.api import real_runs
 
     results = tmp_path_factory.mktemp("real-results")
-    jobs = [(load_scenario(f), s, None) for f, s in JOBS.values()]
+    jobs = [(load_scenario(f), s, seed) for f, s, seed in JOBS.values()]
     outs = real_runs(jobs, results, quiet=False)
     return dict(zip(JOBS, outs))
 
@@ -120,23 +123,27 @@ def test_black_hole_link_is_dropped_and_taken_back_in_real(real):
     assert (on_a > 18.0).sum() > 100  # frames captured after 18 s crossed lte-a again
 
 
-@pytest.mark.parametrize("job", ["seed-dwrr"])
-def test_sim_and_real_agree_at_full_rate(real, tmp_path, job):
+def test_sim_and_real_agree_at_full_rate(real, tmp_path):
     """Calibration, asserted, on the same file in both worlds: the seed case (10 + 2 Mbps up to 8 Mbps,
-    20 s), DWRR + rate control: goodput within 10 %, per-link share within 5 points, on time within
-    2 points, p50 delay within 20 % or 15 ms. (The black-hole file agreed in 2 of 3 runs; in the third
-    the real controller cut at the hole where the sim's did not: goodput 19 % apart. Not asserted.)"""
+    20 s), DWRR + rate control, seeds 1-3 in each world: the means agree with goodput within 10 %,
+    per-link share within 5 points, on time within 2 points, p50 delay within 20 % or 15 ms. (Single
+    real runs in the TCG VM put 82-88 % on the fast link for the sim's 82 %: CPU scheduling moves
+    when bursts leave; so the worlds' means over three seeds are compared, not one run each.)"""
     from bondlab.api import simulate
-    from bondlab.real.calibrate import calibration_failures, calibration_row
+    from bondlab.real.calibrate import calibration_failures, calibration_row, mean_over_seeds
     from bondlab.results import load_run
 
-    path, scheduler = JOBS[job]
-    sim = simulate(path, scheduler, results=tmp_path)
-    row = calibration_row(load_run(sim.directory), load_run(real[job].directory))
-    s, r = sim.metrics, real[job].metrics
-    print(
-        f"\ngoodput sim {s['goodput_bps'] / 1e6:.2f} real {r['goodput_bps'] / 1e6:.2f} Mbps; on time sim "
-        f"{s['on_time_ratio']:.3f} real {r['on_time_ratio']:.3f}; p50 sim {s['p50_delay_ms']} real "
-        f"{r['p50_delay_ms']} ms; shares sim {s['links']} real {r['links']}; sender {r['real']}"
-    )
-    assert calibration_failures(row) == []
+    rows = []
+    for job in CALIBRATION:
+        path, scheduler, seed = JOBS[job]
+        sim = simulate(path, scheduler, seed, results=tmp_path)
+        rows.append(calibration_row(load_run(sim.directory), load_run(real[job].directory)))
+        s, r = sim.metrics, real[job].metrics
+        share = s["links"]["lte-a"]["share"], r["links"]["lte-a"]["share"]
+        print(
+            f"\nseed {seed}: goodput sim {s['goodput_bps'] / 1e6:.2f} real {r['goodput_bps'] / 1e6:.2f} "
+            f"Mbps; on time sim {s['on_time_ratio']:.3f} real {r['on_time_ratio']:.3f}; p50 sim "
+            f"{s['p50_delay_ms']} real {r['p50_delay_ms']} ms; share of lte-a sim {share[0]:.3f} real "
+            f"{share[1]:.3f}; sender {r['real']}"
+        )
+    assert calibration_failures(mean_over_seeds(rows)) == []

@@ -1,0 +1,110 @@
+"""Where many runs go at once: a dask.distributed cluster, local or remote, behind one code path.
+
+Sweeps, the tuner and regression runs hand their points to `run_all`; whether the workers are a
+LocalCluster on this machine (the default: one process per core) or a cluster at `--address` is
+the only difference, so a user who outgrows one machine changes one flag. A point that raises is
+returned with a one-line error and never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from tqdm import tqdm
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One point's fate: its result, or the one line saying why it failed."""
+
+    item: Any
+    result: Any = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if text.startswith(type(exc).__name__) else f"{type(exc).__name__}: {text}"
+
+
+def _guarded(fn: Callable[[Any], Any], item: Any) -> tuple[Any, str | None, float]:
+    """Runs on a worker: never raises, so a bad point is a row, not a dead sweep."""
+    start = time.perf_counter()
+    try:
+        return fn(item), None, time.perf_counter() - start
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the point's error line
+        return None, one_line(exc), time.perf_counter() - start
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+@contextmanager
+def dask_client(workers: int | None = None, address: str | None = None) -> Iterator[Any]:
+    """A dask Client: to the scheduler at `address`, else a LocalCluster of `workers` processes."""
+    from dask.distributed import Client, LocalCluster
+
+    for name in ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if address is not None:
+        try:
+            client = Client(address, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise ConnectionError(f"no dask scheduler answers at {address}: {one_line(exc)}") from exc
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    n = workers or default_workers()
+    if n < 1:
+        raise ValueError(f"--workers must be at least 1 (got {n})")
+    cluster = LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+    )
+    try:
+        with Client(cluster) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+def run_all(
+    fn: Callable[[Any], Any],
+    items: Iterable[Any],
+    client: Any | None = None,
+    desc: str = "points",
+    progress: bool = True,
+) -> Iterator[Outcome]:
+    """Run `fn(item)` for every item on the client's workers (inline if client is None), as they finish.
+
+    The progress bar shows points done, failed so far and the time left.
+    """
+    todo = list(items)
+    bar = tqdm(total=len(todo), desc=desc, unit="pt", disable=not progress, dynamic_ncols=True)
+    failed = 0
+    try:
+        if client is None:
+            outcomes: Iterator[tuple[Any, tuple[Any, str | None, float]]] = (
+                (item, _guarded(fn, item)) for item in todo
+            )
+        else:
+            from dask.distributed import as_completed
+
+            futures = {client.submit(_guarded, fn, item, pure=False): item for item in todo}
+            outcomes = ((futures[f], f.result()) for f in as_completed(futures))
+        for item, (result, error, seconds) in outcomes:
+            failed += error is not None
+            bar.set_postfix(failed=failed, refresh=False)
+            bar.update(1)
+            yield Outcome(item, result, error, seconds)
+    finally:
+        bar.close()
