@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
@@ -94,39 +93,38 @@ def simulate(
 
 
 def sweep(
-    scenario: Scenario | str | Path,
+    scenario: Scenario | str | Path | Sequence[Scenario | str | Path],
     grid: dict[str, Iterable[Any]],
     schedulers: Sequence[str] = ("dwrr",),
     seeds: Sequence[int] = (1,),
     results: Path | None = None,
     progress: bool = True,
+    workers: int | None = None,
+    address: str | None = None,
+    out: Path | None = None,
 ) -> pd.DataFrame:
     """Run every combination of `grid` (dotted scenario keys -> values) x schedulers x seeds.
 
-    Returns one row per run: the grid values, scheduler, seed and the scalar metrics, ready to plot.
+    Points run in parallel on dask workers (`bondlab.sweep`: `workers` local processes, default
+    one per core, or the scheduler at `address`). With `out` (or `results`: then
+    results/sweeps/<scenario>/) each point is stored as it finishes and a rerun skips finished
+    points; otherwise they go to a temporary directory. Returns one row per run: the grid values,
+    scenario, scheduler, seed and the scalar metrics (`error` says why a point failed), ready to plot.
     """
-    base = as_scenario(scenario)
-    keys = list(grid)
-    combos = list(itertools.product(*(list(grid[k]) for k in keys)))
-    rows = []
-    total = len(combos) * len(schedulers) * len(seeds)
-    with tqdm(total=total, desc="sweep", disable=not progress) as bar:
-        for values in combos:
-            sc = _with_values(base, dict(zip(keys, values, strict=True)))
-            for scheduler in schedulers:
-                for seed in seeds:
-                    out = simulate(sc, scheduler, seed, results=results)
-                    scalars = {k: v for k, v in out.metrics.items() if not isinstance(v, dict)}
-                    rows.append(
-                        {
-                            **dict(zip(keys, values, strict=True)),
-                            "scheduler": scheduler,
-                            "seed": seed,
-                            **scalars,
-                        }
-                    )
-                    bar.update(1)
-    return pd.DataFrame(rows)
+    import tempfile
+
+    from bondlab.sweep.runner import sweep_scenarios
+
+    scenarios = list(scenario) if isinstance(scenario, list | tuple) else [scenario]
+    plain_grid = {k: list(v) for k, v in grid.items()}
+    args = (scenarios, plain_grid, list(schedulers), list(seeds))
+    if out is None and results is not None:
+        first = scenarios[0]
+        out = Path(results) / "sweeps" / (first.name if isinstance(first, Scenario) else Path(first).stem)
+    if out is not None:
+        return sweep_scenarios(*args, Path(out), workers, address, progress)
+    with tempfile.TemporaryDirectory(prefix="bondlab-sweep-") as tmp:
+        return sweep_scenarios(*args, Path(tmp), workers, address, progress)
 
 
 def _with_values(scenario: Scenario, values: dict[str, Any]) -> Scenario:

@@ -78,3 +78,70 @@ def run_bench(quick: bool = False, trials: int | None = None) -> dict[str, Any]:
         "dwrr_over_rr_goal": "<= 2.0 (and DWRR under 10 us)",
         "trials": trials,
     }
+
+
+# --- sweep scaling (`bondlab bench --sweep`) ---
+
+
+def _warm_up_worker() -> None:
+    """Imports and a one-second sim on a worker, so the timed rounds measure only the points."""
+    from bondlab.api import simulate
+
+    simulate(BENCH_SCENARIO, "dwrr", overrides=["duration_s=1"], results=None)
+
+
+def _timed_round(client: Any, points: list[Any]) -> float:
+    """Points per second for one pass of `points` through the sweep runner's own path."""
+    from bondlab.cluster import run_all
+    from bondlab.sweep.runner import run_point
+
+    t0 = time.perf_counter()
+    outcomes = list(run_all(run_point, points, client, progress=False))
+    elapsed = time.perf_counter() - t0
+    errors = [o.error for o in outcomes if o.error]
+    if errors:
+        raise RuntimeError(f"bench point failed: {errors[0]}")
+    return len(points) / elapsed
+
+
+def sweep_scaling(
+    quick: bool = False, points: int = 8, duration_s: float | None = None, trials: int | None = None
+) -> dict[str, Any]:
+    """Sweep points/s on a 1-worker and a 2-worker LocalCluster, both up at once, rounds interleaved.
+
+    The same `points` seeds of the seed scenario run on each; cluster start-up and worker warm-up
+    are outside the timing. The ratio is the median of per-round ratios (goal >= 1.8 on 2 cores).
+    """
+    from bondlab.cluster import dask_client
+    from bondlab.sweep.points import expand
+    from bondlab.sweep.spec import SweepSpec
+
+    duration_s = duration_s or (20.0 if quick else 30.0)
+    trials = trials or (2 if quick else 5)
+    spec = SweepSpec.model_validate(
+        {
+            "scenarios": [str(BENCH_SCENARIO)],
+            "seeds": list(range(1, points + 1)),
+            "set": {"duration_s": duration_s},
+        }
+    )
+    todo = expand(spec, "bench")
+    one: list[float] = []
+    two: list[float] = []
+    with dask_client(1) as c1, dask_client(2) as c2:
+        for client in (c1, c2):
+            client.run(_warm_up_worker)
+            _timed_round(client, todo[:2])  # the scheduler's first tasks, untimed
+        for _ in range(trials):
+            one.append(_timed_round(c1, todo))
+            two.append(_timed_round(c2, todo))
+    ratios = [b / a for a, b in zip(one, two, strict=True)]
+    return {
+        "sweep_points": len(todo),
+        "sweep_point_sim_s": duration_s,
+        "sweep_1_worker_points_per_s": round(statistics.median(one), 2),
+        "sweep_2_workers_points_per_s": round(statistics.median(two), 2),
+        "sweep_speedup": round(statistics.median(ratios), 3),
+        "sweep_speedup_goal": ">= 1.8",
+        "sweep_trials": trials,
+    }

@@ -117,9 +117,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from bondlab.bench import run_bench
+    from bondlab.bench import run_bench, sweep_scaling
 
-    result = run_bench(quick=args.quick)
+    result = sweep_scaling(quick=args.quick) if args.sweep else run_bench(quick=args.quick)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -195,7 +195,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.add_argument("--quick", action="store_true", help="shorter measurement (noisier)")
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="instead: sweep points/s with 1 and with 2 local dask workers, side by side (goal >= 1.8x)",
+    )
     p.set_defaults(func=cmd_bench)
+
+    from bondlab.sweep.cli import add_sweep_command
+
+    add_sweep_command(sub)
+
+    from bondlab.tuner.cli import add_tune_command
+
+    add_tune_command(sub)
+
+    from bondlab.regress_cli import add_regress_command
+
+    add_regress_command(sub)
 
     try:
         from bondlab.real.cli import add_real_commands

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +46,24 @@ def _guarded(fn: Callable[[Any], Any], item: Any) -> tuple[Any, str | None, floa
         return None, one_line(exc), time.perf_counter() - start
 
 
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Start local workers with SIGINT ignored, which they inherit (through exec) for good.
+
+    A terminal's Ctrl-C reaches every process of the group, and a worker would die on it with a
+    traceback; the process that started the cluster shuts it down instead. The price: a Ctrl-C
+    during the few seconds of start-up is not seen (SIGTERM is, by callers that handle it).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
@@ -67,9 +88,17 @@ def dask_client(workers: int | None = None, address: str | None = None) -> Itera
     n = workers or default_workers()
     if n < 1:
         raise ValueError(f"--workers must be at least 1 (got {n})")
-    cluster = LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-    )
+    with warnings.catch_warnings(), _sigint_ignored():
+        # dashboard_address=None still starts the scheduler's HTTP server, which warns when the
+        # default port is taken (another cluster is up): noise, the server is not used.
+        warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
     try:
         with Client(cluster) as client:
             yield client

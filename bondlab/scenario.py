@@ -10,6 +10,7 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bondlab.expect import parse_expect
 from bondlab.traces import load_trace
 
 
@@ -153,6 +154,16 @@ class Scenario(_Strict):
     links: list[LinkSpec] = Field(min_length=1, max_length=16)
     events: list[EventSpec] = Field(default_factory=list)
     base_dir: str = Field(".", description="directory that relative trace paths are resolved against")
+    # What `bondlab regress` checks. No run reads it, and it is left out of dumps (run.json, sweep
+    # point keys): editing a bound must neither change nor re-key a run.
+    expect: dict[str, Any] | None = Field(None, exclude=True)
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _parse_expect(cls, value: Any) -> Any:
+        if value is not None:
+            parse_expect(value)
+        return value
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
@@ -224,7 +235,7 @@ def _first_error(exc: ValidationError) -> str:
     loc = _strip_union_tags(err["loc"])
     loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-after")))
     msg = err["msg"].removeprefix("Value error, ")
-    if msg.startswith("events[") or msg.startswith("links["):
+    if msg.startswith(("events[", "links[", "expect.", "expect:")):
         return msg
     if err["type"] == "extra_forbidden":
         msg = "unknown field"
