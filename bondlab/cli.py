@@ -214,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_regress_command(sub)
 
+    from bondlab.schedulers_cli import add_schedulers_command
+
+    add_schedulers_command(sub)
+
     try:
         from bondlab.real.cli import add_real_commands
     except ImportError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 from types import UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -67,6 +67,9 @@ class BondingSpec(_Strict):
         1.0, ge=0, description="capacity must stay high this long before raising bitrate"
     )
     raise_step: float = Field(0.25, gt=0, le=1, description="fraction of bitrate added per raise")
+    rate_controller: Literal["headroom", "ladder", "aimd", "none"] = Field(
+        "headroom", description="encoder bitrate rule (core/rate_controllers.py); rate_control=false is none"
+    )
 
 
 class GilbertSpec(_Strict):

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bondlab.core.estimator import EstimatorParams, LinkEstimator
-from bondlab.core.rate_control import CongestionControl, RateController
-from bondlab.core.schedulers import make_scheduler
+from bondlab.core.rate_control import CongestionControl
+from bondlab.core.rate_controllers import BitrateController, RateSignals, make_rate_controller
+from bondlab.core.schedulers import LinkFeedback, make_scheduler
 from bondlab.core.stats import PeerStats
 
 log = logging.getLogger("bondlab.bonding")
@@ -49,7 +50,7 @@ class BondingController:
         params: EstimatorParams,
         quantum_bytes: int,
         max_credit_quanta: float,
-        rate: RateController | None,
+        rate: BitrateController | None,
     ) -> None:
         self.n_links = n_links
         self.scheduler_name = scheduler
@@ -63,12 +64,20 @@ class BondingController:
         self.messages: list[CongestionControl] = []
         self._held: deque[tuple[float, int, Any]] = deque()
         self.pick = self.scheduler.pick  # bound once: this is the per-packet hot path
+        # Optional scheduler hooks (core/schedulers/base.py), looked up once; RR and DWRR have none.
+        self._observe: Callable[[float, Sequence[LinkFeedback]], None] | None = getattr(
+            self.scheduler, "observe", None
+        )
+        self.begin_frame: Callable[[float, float, bool], int | None] | None = getattr(
+            self.scheduler, "begin_frame", None
+        )
+        self._last_t = 0.0
         self.scheduler.set_weights(self.weights())
 
     @classmethod
     def from_scenario(cls, scenario: Any, scheduler: str) -> BondingController:
         """Build from a bondlab Scenario (duck-typed so core stays free of the YAML layer)."""
-        b, e = scenario.bonding, scenario.encoder
+        b = scenario.bonding
         params = EstimatorParams(
             alpha=b.alpha,
             rtt_limit_ms=b.rtt_limit_ms,
@@ -76,18 +85,7 @@ class BondingController:
             probe_gain=b.probe_gain,
             backlog_limit_s=BACKLOG_SHARE * scenario.receiver.latency_ms / 1000.0,
         )
-        rate = (
-            RateController(
-                e.start_bitrate_bps,
-                e.min_bitrate_bps,
-                e.max_bitrate_bps,
-                b.headroom,
-                b.raise_hold_s,
-                b.raise_step,
-            )
-            if b.rate_control
-            else None
-        )
+        rate = make_rate_controller(scenario)
         return cls(len(scenario.links), scheduler, params, b.quantum_bytes, b.max_credit_quanta, rate)
 
     def weights(self) -> list[float]:
@@ -110,10 +108,14 @@ class BondingController:
         mean = sum(live) / len(live) if live else None
         for est, sample in zip(self.estimators, samples, strict=True):
             est.update(sample, mean)
-        self.scheduler.set_weights(self.weights())
+        weights = self.weights()
+        self.scheduler.set_weights(weights)
+        dt, self._last_t = max(t - self._last_t, 1e-6), t
+        if self._observe is not None:
+            self._observe(t, self.feedback(samples, dt))
         if self.rate is None or t < WARMUP_S or not decide:
             return None
-        msg = self.rate.update(t, self.total_capacity_bps)
+        msg = self.rate.update(t, self.total_capacity_bps, self.signals(weights, dt))
         if msg is not None:
             self.messages.append(msg)
             log.info(
@@ -125,8 +127,46 @@ class BondingController:
             )
         return msg
 
+    def feedback(self, samples: Sequence[PeerStats], dt: float) -> list[LinkFeedback]:
+        """Per link, what a scheduler may read this tick: the estimators' view and the raw counts."""
+        return [
+            LinkFeedback(
+                est.srtt_ms,
+                est.rtt_min_ms,
+                est.capacity_bps,
+                est.delivered.value,
+                est.backlog_bytes,
+                (s.delivered_bps or 0.0) * dt / 8.0,
+                s.retransmitted,
+                est.up,
+                est.health,
+            )
+            for est, s in zip(self.estimators, samples, strict=True)
+        ]
+
+    def signals(self, weights: Sequence[float], dt: float) -> RateSignals:
+        """The bond's pressure for rate controllers: RTTs weighted by where packets go, backlogs summed."""
+        live = [(est, w) for est, w in zip(self.estimators, weights) if est.up and w > 0]
+        timed = [(est, w) for est, w in live if est.srtt_ms is not None]
+        total = sum(w for _, w in timed)
+        rtt = base = None
+        if total > 0:
+            rtt = sum(w * (est.srtt_ms or 0.0) for est, w in timed) / total
+            base = sum(w * (est.rtt_min_ms or est.srtt_ms or 0.0) for est, w in timed) / total
+        up = [est for est in self.estimators if est.up]
+        return RateSignals(
+            dt,
+            rtt,
+            base,
+            sum(w * est.queue_delay_ms for est, w in timed) / total if total > 0 else 0.0,
+            sum(est.backlog_bytes for est in up),
+            max((est.backlog_s for est in up), default=0.0),
+            any(est.overloaded for est in up),
+            any(est.congested for est in up),
+        )
+
     def hold(self, size: int, item: T, deadline: float) -> None:
-        """`pick` gave None (every link dead): keep the packet for `release_held` instead of dropping it."""
+        """`pick` gave None (every link dead, or for EDPF none in time): keep it for `release_held`."""
         self._held.append((deadline, size, item))
 
     def release_held(self, now: float) -> tuple[list[tuple[int, Any]], int]:
@@ -137,12 +177,15 @@ class BondingController:
         """
         out: list[tuple[int, Any]] = []
         expired = 0
+        begin = self.begin_frame
         while self._held:
             deadline, size, item = self._held[0]
             if deadline <= now:
                 self._held.popleft()
                 expired += 1
                 continue
+            if begin is not None:
+                begin(now, deadline, False)
             link = self.scheduler.pick(size)
             if link is None:
                 break

@@ -156,6 +156,16 @@ class LinkEstimator:
         return self._backlog_bits / max(rate, self.p.floor_bps)
 
     @property
+    def backlog_bytes(self) -> float:
+        """Payload bytes the link was given and the reports do not show delivered (lagged as they are)."""
+        return self._backlog_bits / 8.0
+
+    @property
+    def srtt_ms(self) -> float | None:
+        """librist's smoothed RTT as last heard (None before the first echo reply)."""
+        return self._last_rtt
+
+    @property
     def backlog_factor(self) -> float:
         """1 while the backlog is short, falling to 0 at backlog_limit_s."""
         return falloff(self.backlog_s, self.p.backlog_limit_s)

@@ -28,6 +28,8 @@ METRIC_KEYS = (
     "packets_dropped_at_sender",
     "packets_lost",
     "reinjected_packets",
+    "duplicated_packets",
+    "overhead_bytes",
     "links",
 )
 
@@ -80,5 +82,7 @@ def build_metrics(
         "packets_dropped_at_sender": int(record.dropped_at_sender),
         "packets_lost": int(record.packets_sent - delivered),
         "reinjected_packets": int(record.reinjected),
+        "duplicated_packets": int(record.duplicated),  # redundant scheduling's second copies
+        "overhead_bytes": int(record.overhead_bytes),  # payload bytes of every copy (not ARQ)
         "links": links,
     }

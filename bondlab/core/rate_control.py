@@ -84,8 +84,11 @@ class RateController:
     def _clamp(self, bps: float) -> int:
         return int(max(self.min_bitrate, min(self.max_bitrate, bps)))
 
-    def update(self, t: float, total_capacity_bps: float) -> CongestionControl | None:
-        """Feed the current total capacity; returns a message when the bitrate should change."""
+    def update(self, t: float, total_capacity_bps: float, signals: object = None) -> CongestionControl | None:
+        """Feed the current total capacity; returns a message when the bitrate should change.
+
+        `signals` (core/rate_controllers.RateSignals) is what other controllers read; this one
+        needs only the counted capacity."""
         if total_capacity_bps < self.bitrate * self.headroom * (1 - self.cut_deadband):
             self._high_since = None
             target = self._clamp(total_capacity_bps / self.headroom)

@@ -82,6 +82,8 @@ class SenderRecord:
     messages: list[dict[str, Any]] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)  # timeseries column names, one per row field
     rows: list[tuple[Any, ...]] = field(default_factory=list)  # one per link per stats interval
+    duplicated: int = 0  # copies a redundant scheduler asked for (a second link per packet)
+    overhead_bytes: int = 0  # payload bytes of reinjected and duplicated copies
 
     @property
     def timeseries(self) -> dict[str, list[Any]]:
@@ -98,6 +100,8 @@ class SenderRecord:
             "packets_sent": self.packets_sent,
             "dropped_at_sender": self.dropped_at_sender,
             "reinjected": self.reinjected,
+            "duplicated": self.duplicated,
+            "overhead_bytes": self.overhead_bytes,
             "messages": self.messages,
         }
 
@@ -116,6 +120,8 @@ class SenderRecord:
             list(d["messages"]),
             columns,
             rows,
+            int(d.get("duplicated", 0)),
+            int(d.get("overhead_bytes", 0)),
         )
 
 
@@ -207,6 +213,8 @@ class SenderLoop:
             rec.packets_sent += len(sizes)
             self.transport.send(None, b)
             return
+        begin = self.controller.begin_frame  # None for RR and DWRR
+        dup = begin(t, t + self.latency_s, frame.is_iframe) if begin is not None else None
         pick = self.controller.pick
         links = [pick(size) for size in sizes]  # the per-packet hot path: one pick each
         if None in links:
@@ -220,20 +228,32 @@ class SenderLoop:
             b = burst()
             b.seqs, b.sizes = list(range(seq0, seq0 + len(sizes))), list(sizes)
             self._send(first, b)
-            return
-        for li in range(self.n_links):
-            mine = [i for i, x in enumerate(links) if x == li]
+        else:
+            for li in range(self.n_links):
+                mine = [i for i, x in enumerate(links) if x == li]
+                if mine:
+                    b = burst()
+                    b.seqs = [seq0 + i for i in mine]
+                    b.sizes = [sizes[i] for i in mine]
+                    self._send(li, b)
+        if dup is not None:  # redundant sending: a copy of each packet the other links carry
+            mine = [i for i, x in enumerate(links) if x is not None and x != dup]
             if mine:
                 b = burst()
                 b.seqs = [seq0 + i for i in mine]
                 b.sizes = [sizes[i] for i in mine]
-                self._send(li, b)
+                self._send(dup, b, copy=True, duplicate=True)
 
-    def _send(self, li: int, b: Burst, copy: bool = False) -> None:
+    def _send(self, li: int, b: Burst, copy: bool = False, duplicate: bool = False) -> None:
         nbytes = sum(b.sizes)
         self.record.link_bytes[li] += nbytes
-        if copy:  # a one-off catch-up, not load the estimator should read as this link's rate
+        if duplicate:  # steady redundancy: load the link carries every GOP, so the estimator sees it
+            self.record.duplicated += len(b.sizes)
+            self.record.overhead_bytes += nbytes
+            self._interval_bytes[li] += nbytes
+        elif copy:  # a one-off catch-up, not load the estimator should read as this link's rate
             self.record.reinjected += len(b.sizes)
+            self.record.overhead_bytes += nbytes
         else:
             self._interval_bytes[li] += nbytes
             self.record.packets_sent += len(b.sizes)
@@ -249,7 +269,7 @@ class SenderLoop:
         """
         pending = self._in_flight[dead]
         self._in_flight[dead] = deque()
-        pick = self.controller.pick
+        pick, begin = self.controller.pick, self.controller.begin_frame
         # Only while the live links still carry the stream with room to spare: a bond that lost
         # its margin with the link would just queue copies behind frames that then come late.
         if self.controller.total_capacity_bps <= self.encoder.bitrate_bps:
@@ -257,6 +277,8 @@ class SenderLoop:
         for b in pending:
             if b.deadline <= now:
                 continue
+            if begin is not None:  # the copies are copies already: never duplicated again
+                begin(now, b.deadline, False)
             links = [pick(size) for size in b.sizes]
             for li in set(links) - {None}:
                 mine = [i for i, x in enumerate(links) if x == li]

@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bondlab.core.schedulers.base import Scheduler
+from bondlab.core.schedulers.base import FeedbackScheduler, LinkFeedback, Scheduler
+from bondlab.core.schedulers.blest import Blest
 from bondlab.core.schedulers.dwrr import DeficitWeightedRoundRobin
+from bondlab.core.schedulers.edpf import Edpf
+from bondlab.core.schedulers.minrtt import MinRtt
+from bondlab.core.schedulers.redundant import Redundant
 from bondlab.core.schedulers.rr import RoundRobin
+from bondlab.core.schedulers.srtla import Srtla
 
 
 @dataclass(frozen=True)
@@ -17,11 +22,24 @@ class SchedulerInfo:
     color: str
     factory: Callable[[int, int, float], Scheduler]  # (n_links, quantum_bytes, max_credit_quanta)
     backends: tuple[str, ...] = ("sim", "real")
+    description: str = ""
 
 
 SCHEDULERS: dict[str, SchedulerInfo] = {
-    "rr": SchedulerInfo("rr", "Round-robin", "#d95f02", lambda n, q, c: RoundRobin(n)),
-    "dwrr": SchedulerInfo("dwrr", "DWRR", "#1b9e77", lambda n, q, c: DeficitWeightedRoundRobin(n, q, c)),
+    "rr": SchedulerInfo(
+        "rr",
+        "Round-robin",
+        "#d95f02",
+        lambda n, q, c: RoundRobin(n),
+        description="blind rotation over every link, the baseline",
+    ),
+    "dwrr": SchedulerInfo(
+        "dwrr",
+        "DWRR",
+        "#1b9e77",
+        lambda n, q, c: DeficitWeightedRoundRobin(n, q, c),
+        description="deficit weighted round robin by capacity x health x backlog",
+    ),
     # librist's own multi-peer weighted mode: librist splits packets; core only sets peer weights.
     "rist-weighted": SchedulerInfo(
         "rist-weighted",
@@ -29,6 +47,49 @@ SCHEDULERS: dict[str, SchedulerInfo] = {
         "#7570b3",
         lambda n, q, c: DeficitWeightedRoundRobin(n, q, c),
         ("real",),
+        description="librist splits packets itself by the weights core sets",
+    ),
+    "minrtt": SchedulerInfo(
+        "minrtt",
+        "minRTT",
+        "#e7298a",
+        lambda n, q, c: MinRtt(n),
+        description="lowest smoothed RTT with room in its window (Linux MPTCP default)",
+    ),
+    "edpf": SchedulerInfo(
+        "edpf",
+        "EDPF",
+        "#66a61e",
+        lambda n, q, c: Edpf(n),
+        description="earliest expected arrival; holds packets no link delivers by the deadline",
+    ),
+    "blest": SchedulerInfo(
+        "blest",
+        "BLEST",
+        "#e6ab02",
+        lambda n, q, c: Blest(n),
+        description="minRTT that skips a slow link whose packet would land after the fast link's",
+    ),
+    "srtla": SchedulerInfo(
+        "srtla",
+        "srtla",
+        "#a6761d",
+        lambda n, q, c: Srtla(n),
+        description="SRT link aggregation: window 1..60 grown by ACKs, cut by NAKs",
+    ),
+    "redundant": SchedulerInfo(
+        "redundant",
+        "Redundant I-frames",
+        "#666666",
+        lambda n, q, c: Redundant(n, q, c),
+        description="I-frame packets on the two healthiest links, the rest by DWRR",
+    ),
+    "redundant-all": SchedulerInfo(
+        "redundant-all",
+        "Redundant all",
+        "#1f78b4",
+        lambda n, q, c: Redundant(n, q, c, every_packet=True),
+        description="every packet on the two healthiest links",
     ),
 }
 DEFAULT_SCHEDULER = "dwrr"
@@ -51,6 +112,8 @@ def make_scheduler(
 __all__ = [
     "DEFAULT_SCHEDULER",
     "SCHEDULERS",
+    "FeedbackScheduler",
+    "LinkFeedback",
     "Scheduler",
     "SchedulerInfo",
     "make_scheduler",

@@ -37,9 +37,7 @@ class MinRtt:
     def _refresh(self) -> None:
         m = self.model
         floor = MIN_CWND_PACKETS * MSS_BYTES
-        self._room = [
-            max(floor, (self.cwnd_bdp - 1.0) * r * b) for r, b in zip(m.rate, m.base_rtt)
-        ]
+        self._room = [max(floor, (self.cwnd_bdp - 1.0) * r * b) for r, b in zip(m.rate, m.base_rtt)]
         self._order = sorted(range(self.n_links), key=lambda i: (not m.has_rtt[i], m.srtt[i], i))
 
     def set_weights(self, weights: Sequence[float]) -> None:

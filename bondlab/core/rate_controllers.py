@@ -1,0 +1,79 @@
+"""Encoder bitrate controllers behind one interface, chosen by `bonding.rate_controller`.
+
+* `headroom` (default): core/rate_control.py, the counted capacity over a headroom.
+* `ladder`: belacoder's RTT and send-backlog ladder (core/ladder.py).
+* `aimd`: multiplicative cut on sustained pressure, additive climb (core/aimd.py).
+* `none`: no messages; the encoder keeps its start bitrate (also `rate_control: false`).
+
+Every controller gets, once per stats interval, the bond's counted capacity and `RateSignals`:
+only what the sender's feedback shows (echo RTTs, its own sends against the receiver's reports).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bondlab.core.rate_control import CongestionControl, RateController
+
+RATE_CONTROLLERS = ("headroom", "ladder", "aimd", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class RateSignals:
+    """Pressure on the bond at one stats tick, as the sender sees it.
+
+    RTTs and the queueing delay are weighted by the links' scheduler weights (where the packets
+    go); the backlog is the estimators' backlog rule summed over live links.
+    """
+
+    interval_s: float
+    rtt_ms: float | None  # librist's smoothed RTT; None while no live link has one
+    rtt_min_ms: float | None  # each link's base RTT, same weighting
+    queue_delay_ms: float
+    backlog_bytes: float
+    backlog_s: float  # the worst live link's: how long a new packet waits there
+    overloaded: bool  # some live link delivers less than it is given
+    congested: bool  # some live link's queue stands and grows
+
+
+class BitrateController(Protocol):
+    bitrate: int
+    headroom: float  # the start estimate of each link is its share of bitrate x headroom
+
+    def update(
+        self, t: float, total_capacity_bps: float, signals: RateSignals | None = None
+    ) -> CongestionControl | None: ...
+
+
+def make_rate_controller(scenario: Any) -> BitrateController | None:
+    """The scenario's controller (None for `none` or `rate_control: false`); duck-typed scenario."""
+    b, e = scenario.bonding, scenario.encoder
+    name = getattr(b, "rate_controller", "headroom") if b.rate_control else "none"
+    if name == "none":
+        return None
+    if name == "headroom":
+        return RateController(
+            e.start_bitrate_bps,
+            e.min_bitrate_bps,
+            e.max_bitrate_bps,
+            b.headroom,
+            b.raise_hold_s,
+            b.raise_step,
+        )
+    if name == "ladder":
+        from bondlab.core.ladder import LadderController
+
+        return LadderController(
+            e.start_bitrate_bps,
+            e.min_bitrate_bps,
+            e.max_bitrate_bps,
+            scenario.receiver.latency_ms,
+            e.packet_bytes,
+            b.headroom,
+        )
+    if name == "aimd":
+        from bondlab.core.aimd import AimdController
+
+        return AimdController(e.start_bitrate_bps, e.min_bitrate_bps, e.max_bitrate_bps, b.headroom)
+    raise ValueError(f"unknown rate controller {name!r} (choose from {', '.join(RATE_CONTROLLERS)})")
