@@ -281,3 +281,17 @@ def test_every_scheduler_runs_with_every_rate_controller(name):
             name,
         )
         assert run.run().metrics["frames_total"] == 120
+
+
+def test_srtla_takes_an_extreme_report_in_bounded_time():
+    """Found by the property tests: a report implying 10^7 ACKs made srtla loop once per ACK
+    (minutes); past the packets in flight an ACK changes nothing, so the loop stops there."""
+    import time
+
+    s = make_scheduler("srtla", 2)
+    for _ in range(50):
+        s.pick(1316)
+    t0 = time.perf_counter()
+    s.observe(0.1, [fb(acked=1e10), fb(acked=1e10)])
+    assert time.perf_counter() - t0 < 0.05
+    assert all(w <= WINDOW_MAX * WINDOW_MULT for w in s.window)

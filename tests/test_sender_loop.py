@@ -1,6 +1,5 @@
 """The one sender loop both worlds run: driven by any clock, talking to any transport."""
 
-
 import pytest
 
 from bondlab.core.sender_loop import SenderLoop
@@ -110,6 +109,7 @@ def _silent_link_run(start_bitrate):
         "duration_s=3",
         "events=[]",
         "receiver.latency_ms=800",
+        "encoder.max_bitrate_bps=20000000",
         f"encoder.start_bitrate_bps={start_bitrate}",
     ]
     sc = load_scenario(SCENARIOS / "black-hole.yaml", over)
@@ -145,7 +145,7 @@ def test_a_link_that_goes_silent_has_its_live_packets_copied_to_the_others():
 
 def test_no_copies_when_the_live_links_cannot_carry_the_stream_besides():
     """Without spare capacity on the live links, copies would only delay the frames behind them."""
-    tr, loop = _silent_link_run(9_000_000)
+    tr, loop = _silent_link_run(15_000_000)
     assert loop.record.reinjected == 0
 
 
@@ -208,3 +208,14 @@ def test_a_controller_told_not_to_decide_sends_no_message():
     cut = BondingController.from_scenario(sc, "dwrr").on_stats(3.0, dead)
     assert cut is not None and cut.reason == "congestion"
     assert BondingController.from_scenario(sc, "dwrr").on_stats(3.0, dead, decide=False) is None
+
+
+def test_black_hole_copies_go_out_once_the_silent_link_is_zeroed_not_only_when_down():
+    """Seed 2 of the black hole: by the time lte-a is declared down the bond has lost its margin
+    for copies; reinjecting when its weight fell to 0 with reports silent for SILENT_S keeps every
+    GOP (0.93 when copies wait for the down verdict)."""
+    from bondlab.sim.runner import run_sim
+
+    m = run_sim(load_scenario(SCENARIOS / "black-hole.yaml"), "dwrr", seed=2).metrics
+    assert m["reinjected_packets"] > 0
+    assert m["decodable_ratio"] >= 0.99

@@ -128,6 +128,7 @@ class LinkEstimator:
         self.capacity_bps = max(initial_bps, params.floor_bps)
         self.health = 1.0
         self.up = True
+        self.evidence_age_s = 0.0  # since the last report that showed this link delivering
         self.congested = False
         self.overloaded = False
         self.ceiling: tuple[float, float] | None = None  # (since, bps): delivered rate when congested
@@ -225,6 +226,7 @@ class LinkEstimator:
         self._sent_hist.append(sent)
         # No report yet counts from the start of the run: a link dead from the start goes down too.
         age = s.t if s.evidence_age_s is None else s.evidence_age_s
+        self.evidence_age_s = age
         if age >= self.p.down_after_s:
             if self.up:
                 self.up = False

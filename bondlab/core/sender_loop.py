@@ -23,6 +23,11 @@ from bondlab.core.stats import PeerStats
 # (real runs in the TCG VM: a 0.3 s stall read as overload cut 7 Mbps to the 0.5 Mbps minimum).
 STALL_S = 0.06
 STALL_HOLD_S = 1.0
+# A link whose weight fell to 0 while its reports showed nothing arriving for a quarter second
+# (half of down_after_s) is treated as gone for reinjection: it is not backed up, it swallows.
+# Waiting for the down verdict cost the real black hole its GOP (the bond had lost its margin by
+# then); reinjecting on every backlog-zeroed weight hurt short buffers (skew-short-buffer).
+SILENT_S = 0.25
 
 
 @dataclass(slots=True)
@@ -148,6 +153,7 @@ class SenderLoop:
         self.record = SenderRecord(link_bytes=[0] * self.n_links)
         self._interval_bytes = [0] * self.n_links
         self._was_up = [True] * self.n_links
+        self._was_usable = [True] * self.n_links
         # Bursts still inside their playout deadline, per link: what a link that falls silent may
         # have swallowed, and what goes again on the others (as MPTCP reinjects a dead subflow's data).
         self._in_flight: list[deque[Burst]] = [deque() for _ in range(self.n_links)]
@@ -270,9 +276,11 @@ class SenderLoop:
         pending = self._in_flight[dead]
         self._in_flight[dead] = deque()
         pick, begin = self.controller.pick, self.controller.begin_frame
-        # Only while the live links still carry the stream with room to spare: a bond that lost
-        # its margin with the link would just queue copies behind frames that then come late.
-        if self.controller.total_capacity_bps <= self.encoder.bitrate_bps:
+        # Only while the links still in use carry the stream with room to spare (their capacity
+        # estimates: delivery evidence only shows what they were given): a bond that lost its
+        # margin with the link would just queue copies behind frames that then come late.
+        others = [e for i, e in enumerate(self.controller.estimators) if i != dead and e.weight > 0]
+        if sum(e.capacity_bps * e.health for e in others) <= self.encoder.bitrate_bps:
             return
         for b in pending:
             if b.deadline <= now:
@@ -300,9 +308,11 @@ class SenderLoop:
             if est.up and not self._was_up[i] and revived is not None:
                 revived(i)  # e.g. librist restarts a flow that was silent: warm it up first
                 warming.append(i)
-            if self._was_up[i] and not est.up and not self.weights_only:
-                self._reinject(i, t)
+            usable = est.up and (est.weight > 0 or est.evidence_age_s < SILENT_S)
+            if self._was_usable[i] and not usable and not self.weights_only:
+                self._reinject(i, t)  # silent, or its backlog holds packets past their deadline
             self._was_up[i] = est.up
+            self._was_usable[i] = usable
             flight = self._in_flight[i]
             while flight and flight[0].deadline <= t:
                 flight.popleft()

@@ -41,6 +41,7 @@ log = logging.getLogger("bondlab.real.sender")
 RIST_WEIGHTED = "rist-weighted"
 HANDSHAKE_TIMEOUT_S = 20.0
 WARMUP_PACKETS = 5
+WARMUP_LEAD_S = 0.3  # the last warm-up this long before the first frame (one interval of margin)
 LIBRIST_QUIET_INTERVALS = 3  # librist reports each live peer every interval; 3 missed = dead peer
 
 
@@ -274,8 +275,13 @@ class RealSender:
         t0 = float(self.config["start_at"])
         self.transport.t0 = t0
         period = 1.0 / self.loop.encoder.fps
-        while time.monotonic() < t0 and not self.stop:
-            time.sleep(min(0.05, max(t0 - time.monotonic(), 0.0)))
+        # Warm the flows up again just before the first frame: 1.5 s after the first warm-up
+        # librist's receiver had let a flow idle and dropped the run's very first packet (VM).
+        for until, warm in ((t0 - WARMUP_LEAD_S, True), (t0, False)):
+            while time.monotonic() < until and not self.stop:
+                time.sleep(min(0.05, max(until - time.monotonic(), 0.0)))
+            if warm and not self.stop:
+                self.transport.warm_up()
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         wall0 = time.monotonic()
         late_frames = 0

@@ -65,8 +65,10 @@ class Srtla:
                 continue
             window = max(self.window[i] - WINDOW_DECR * (f.retransmitted + naks[i]), WINDOW_MIN * WINDOW_MULT)
             flight = self.in_flight[i]
-            for _ in range(acks[i]):
-                flight = max(flight - 1, 0)
+            # ACK by ACK while any is in flight (at most srtla's 256-packet log): past that an
+            # ACK changes nothing, however many a report implies (an extreme one: 10^7).
+            for _ in range(min(acks[i], flight)):
+                flight -= 1
                 if flight * WINDOW_MULT > window:
                     window += WINDOW_INCR - 1
             self.window[i] = min(window + total, WINDOW_MAX * WINDOW_MULT)
