@@ -12,7 +12,17 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from bondlab.results import DEFAULT_RESULTS, StoredRun, load_run, run_dir, write_outputs, write_run_json
+from bondlab.results import (
+    DEFAULT_RESULTS,
+    StoredRun,
+    begin_run,
+    load_run,
+    mark_incomplete,
+    publish_run,
+    run_dir,
+    write_outputs,
+    write_run_json,
+)
 from bondlab.scenario import Scenario, load_scenario
 from bondlab.sim.runner import RunResult, run_sim
 
@@ -62,12 +72,17 @@ def simulate(
     results: Path | None = DEFAULT_RESULTS,
     progress: bool = False,
 ) -> SimRunOutput:
-    """Run one simulation; unless results is None, store it in results/<scenario>/<scheduler>-<seed>/."""
+    """Run one simulation; unless results is None, store it in results/<scenario>/<scheduler>-<seed>/.
+
+    The run is built in a hidden staging directory beside that one (run.json first, run.log while it
+    runs, outputs, the completion marker last) and swapped in only when complete: an interrupted run
+    never replaces or mixes with a stored one (bondlab.results)."""
     sc = as_scenario(scenario, overrides)
     seed = sc.seed if seed is None else seed
     directory = run_dir(results, sc, scheduler, seed) if results is not None else Path()
+    staging = begin_run(directory) if results is not None else Path()
     if results is not None:
-        write_run_json(directory, sc, scheduler, seed, "sim")
+        write_run_json(staging, sc, scheduler, seed, "sim")
     bar = tqdm(
         total=round(sc.duration_s, 1),
         unit="sim-s",
@@ -82,11 +97,16 @@ def simulate(
 
     try:
         if results is not None:
-            with run_log(directory):
+            with run_log(staging):
                 result = run_sim(sc, scheduler, seed, tick)
-            write_outputs(directory, result.metrics, result.timeseries, result.messages, result.delays_ms)
+            write_outputs(staging, result.metrics, result.timeseries, result.messages, result.delays_ms)
+            publish_run(staging, directory)
         else:
             result = run_sim(sc, scheduler, seed, tick)
+    except BaseException as exc:
+        if results is not None:  # kept for its run.log, marked; removed once this process is gone
+            mark_incomplete(staging, f"{type(exc).__name__}: {exc}".strip().rstrip(":"))
+        raise
     finally:
         bar.close()
     return SimRunOutput(directory, result)

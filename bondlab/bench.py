@@ -4,8 +4,11 @@ so the ratio survives a shared, noisy machine. Nothing here is tuned to a target
 from __future__ import annotations
 
 import random
+import resource
 import statistics
 import time
+import tracemalloc
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +148,122 @@ def sweep_scaling(
         "sweep_speedup_goal": ">= 1.8",
         "sweep_trials": trials,
     }
+
+
+# --- one simulated hour (`bondlab bench --long`) ---
+
+LONG_SCENARIO = BENCH_SCENARIO.parent / "cellular-traces.yaml"
+
+
+def current_rss_mb() -> float:
+    """Resident set size now (Linux /proc), or the peak where /proc is missing.
+
+    Growth needs the current value: ru_maxrss only ever rises, so it would hide memory given back.
+    """
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * resource.getpagesize() / 1e6
+    except OSError:
+        return peak_rss_mb()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (ru_maxrss counts KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+
+
+@dataclass
+class Checkpoint:
+    """The state of a long run at the end of one simulated window (a minute by default)."""
+
+    sim_t: float
+    wall_s: float  # since the run started
+    cpu_s: float  # this process's CPU time since the run started: what a shared machine cannot inflate
+    rss_mb: float
+    traced_mb: float | None  # Python heap per tracemalloc, when the caller turned it on
+    packets: int  # sent + retransmitted so far
+
+
+def long_run(
+    duration_s: float = 3600.0,
+    scenario: Path = LONG_SCENARIO,
+    scheduler: str = "dwrr",
+    window_s: float = 60.0,
+) -> dict[str, Any]:
+    """One long sim run of `scenario` (traces loop), watched through the sender loop's progress.
+
+    At every `window_s` of simulated time it notes wall time, RSS and (if tracemalloc is on) the
+    traced heap. What it reports answers two questions: does memory stay bounded (growth per
+    simulated minute after the first two, and the peak), and does a simulated second cost the
+    same at the end as at the start (first window against last). Wall time is reported as asked,
+    but CPU time is the honest cost on a shared machine (other jobs stretch wall time, not CPU),
+    and cost per packet too, because the traces' load differs from minute to minute and a busier
+    minute costs more for no other reason.
+    """
+    sc = load_scenario(scenario, [f"duration_s={duration_s}"])
+    marks: list[Checkpoint] = []
+    run: SimRun | None = None
+    t0, c0 = time.perf_counter(), time.process_time()
+    next_mark = [window_s]
+
+    def progress(t: float) -> None:
+        if t + 1e-9 < next_mark[0]:
+            return
+        next_mark[0] += window_s
+        assert run is not None
+        traced = tracemalloc.get_traced_memory()[0] / 1e6 if tracemalloc.is_tracing() else None
+        packets = run.packets_sent + run.retransmissions
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        marks.append(Checkpoint(t, wall, cpu, current_rss_mb(), traced, packets))
+
+    start = Checkpoint(0.0, 0.0, 0.0, current_rss_mb(), None, 0)
+    run = SimRun(sc, scheduler, progress=progress)
+    result = run.run()
+    wall = time.perf_counter() - t0
+    return summarize_long(start, marks, wall, duration_s, window_s) | {
+        "scenario": sc.name,
+        "scheduler": scheduler,
+        "decodable_ratio": round(result.metrics["decodable_ratio"], 4),
+        "frames_total": result.metrics["frames_total"],
+    }
+
+
+def _window_cost(a: Checkpoint, b: Checkpoint) -> tuple[float, float, float]:
+    """(wall ms per simulated second, CPU ms per simulated second, CPU us per packet) from a to b."""
+    sim = b.sim_t - a.sim_t
+    cpu = b.cpu_s - a.cpu_s
+    return (b.wall_s - a.wall_s) / sim * 1e3, cpu / sim * 1e3, cpu / max(b.packets - a.packets, 1) * 1e6
+
+
+def summarize_long(
+    start: Checkpoint, marks: list[Checkpoint], wall: float, duration_s: float, window_s: float
+) -> dict[str, Any]:
+    """The numbers `bench --long` prints, from the checkpoints of one run."""
+    if len(marks) < 3:
+        raise ValueError(f"a long run needs at least 3 windows of {window_s} s, got {len(marks)}")
+    first_w, first_c, first_p = _window_cost(start, marks[0])
+    last_w, last_c, last_p = _window_cost(marks[-2], marks[-1])
+    base = marks[1]  # after two windows: imports, caches and the first allocations are done
+    minutes = (marks[-1].sim_t - base.sim_t) / 60.0
+    out: dict[str, Any] = {
+        "sim_s": duration_s,
+        "wall_s": round(wall, 2),
+        "sim_s_per_wall_s": round(duration_s / wall, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "rss_start_mb": round(start.rss_mb, 1),
+        "rss_end_mb": round(marks[-1].rss_mb, 1),
+        "rss_growth_mb_per_sim_min": round((marks[-1].rss_mb - base.rss_mb) / minutes, 3),
+        "first_window_wall_ms_per_sim_s": round(first_w, 2),
+        "last_window_wall_ms_per_sim_s": round(last_w, 2),
+        "wall_cost_ratio_last_over_first": round(last_w / first_w, 3),
+        "first_window_cpu_ms_per_sim_s": round(first_c, 2),
+        "last_window_cpu_ms_per_sim_s": round(last_c, 2),
+        "cpu_cost_ratio_last_over_first": round(last_c / first_c, 3),
+        "cpu_us_per_packet_first_last": [round(first_p, 2), round(last_p, 2)],
+        "packet_cost_ratio_last_over_first": round(last_p / first_p, 3),
+        "cost_ratio_goal": "<= 1.2 (flat)",
+        "rss_by_window_mb": [round(m.rss_mb, 1) for m in marks],
+    }
+    if base.traced_mb is not None and marks[-1].traced_mb is not None:
+        out["heap_growth_mb_per_sim_min"] = round((marks[-1].traced_mb - base.traced_mb) / minutes, 3)
+    return out

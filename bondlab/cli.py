@@ -71,36 +71,14 @@ def report_run(directory: Path, metrics: dict[str, Any], as_json: bool, extra: s
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bondlab.api import simulate
-    from bondlab.report import write_report
-    from bondlab.results import load_run
+    """Runs and reports live in bondlab/compare_cli.py (with the leaderboard)."""
+    from bondlab.compare_cli import CompareUsageError
+    from bondlab.compare_cli import cmd_compare as run_compare
 
-    schedulers = _schedulers(args.schedulers)
-    scenarios = [load_scenario(p, args.set) for p in args.scenarios]  # validate all before running any
-    seeds = args.seeds or [None]
-    runs = []
-    total = len(scenarios) * len(schedulers) * len(seeds)
-    done = 0
-    for sc in scenarios:
-        for scheduler in schedulers:
-            for seed in seeds:
-                done += 1
-                out = simulate(sc, scheduler, seed, results=Path(args.results), progress=not args.quiet)
-                m = out.metrics
-                if not args.quiet:
-                    print(
-                        f"[{done}/{total}] {sc.name} {scheduler} seed={seed or sc.seed}: "
-                        f"on-time {m['on_time_ratio']:.3f}, goodput {m['goodput_bps'] / 1e6:.2f} Mbps",
-                        file=sys.stderr,
-                    )
-                runs.append(load_run(out.directory))
-    out_dir = Path(args.out) if args.out else Path(args.results) / "compare"
-    files = write_report(runs, out_dir)
-    print(f"table: {files.csv}\ntable: {files.markdown}\nplots: {out_dir} ({len(files.plots)} PNG files)")
-    if not args.quiet:
-        print()
-        print(files.markdown.read_text())
-    return 0
+    try:
+        return run_compare(args)
+    except CompareUsageError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -117,9 +95,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from bondlab.bench import run_bench, sweep_scaling
+    from bondlab.bench import long_run, run_bench, sweep_scaling
 
-    result = sweep_scaling(quick=args.quick) if args.sweep else run_bench(quick=args.quick)
+    if args.long:
+        result = long_run(600.0 if args.quick else 3600.0)
+    else:
+        result = sweep_scaling(quick=args.quick) if args.sweep else run_bench(quick=args.quick)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -168,15 +149,24 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="run scenarios with several schedulers and write a table and plots",
         description="Simulate every SCENARIO with every scheduler, then write comparison.csv, "
-        "comparison.md and PNG plots (bitrate vs capacity, link shares, delay CDF, frames on time).",
+        "comparison.md and PNG plots (bitrate vs capacity, link shares, delay CDF, frames on time). "
+        "With the oracle, --schedulers all or --rate-controllers, also leaderboard.csv/.md/.png: "
+        "scheduler x rate controller ranked by decodable frames then goodput, against the oracle.",
     )
     p.add_argument("scenarios", nargs="+", help="scenario YAML files")
-    p.add_argument("--schedulers", default="rr,dwrr", help="comma-separated [default: %(default)s]")
+    p.add_argument(
+        "--schedulers",
+        default="rr,dwrr",
+        help="comma-separated, or all (every sim scheduler, the oracle included) [default: %(default)s]",
+    )
     p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], help="comma-separated seeds")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, applied to all")
     p.add_argument("--results", default=str(DEFAULT_RESULTS), help="results directory [default: %(default)s]")
     p.add_argument("--out", help="report directory [default: RESULTS/compare]")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    from bondlab.compare_cli import add_compare_options
+
+    add_compare_options(p)
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
@@ -200,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead: sweep points/s with 1 and with 2 local dask workers, side by side (goal >= 1.8x)",
     )
+    p.add_argument(
+        "--long",
+        action="store_true",
+        help="instead: one simulated hour of cellular traces (--quick: 10 min): peak RSS, memory growth "
+        "per simulated minute, cost per simulated second in the first minute against the last",
+    )
     p.set_defaults(func=cmd_bench)
 
     from bondlab.sweep.cli import add_sweep_command
@@ -217,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bondlab.schedulers_cli import add_schedulers_command
 
     add_schedulers_command(sub)
+
+    from bondlab.traces_cli import add_traces_command
+
+    add_traces_command(sub)
 
     try:
         from bondlab.real.cli import add_real_commands

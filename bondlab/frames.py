@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -143,9 +144,11 @@ def load_results(path: str | Path) -> pd.DataFrame:
         raise FileNotFoundError(f"{path}: no such results directory")
     if (path / "summary.csv").is_file() and (path / "study.db").is_file():
         return pd.read_csv(path / "summary.csv")
-    runs = sorted(path.rglob("metrics.json"))
+    runs, candidates = _complete_runs(path)
     if runs:
-        return pd.DataFrame([_run_row(p.parent) for p in runs if (p.parent / "run.json").is_file()])
+        return pd.DataFrame([_run_row(d) for d in runs])
+    if candidates:
+        raise FileNotFoundError(f"{path}: no complete runs ({candidates} incomplete, skipped)")
     if any(path.rglob("*.parquet")):
         return pd.read_parquet(path)
     raise FileNotFoundError(f"{path}: no runs, sweep or tuning results found")
@@ -165,6 +168,27 @@ def save_scenario(scenario: Scenario, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def _complete_runs(path: Path) -> tuple[list[Path], int]:
+    """Run directories at or below `path` that are complete results; the rest (no completion
+    marker: interrupted, failed or being written) are skipped with a logged note, and hidden
+    staging directories are not looked at. Also returns how many run directories were found."""
+    from bondlab.results import incomplete_reason
+
+    found = set()
+    for name in ("run.json", "metrics.json"):
+        for p in path.rglob(name):
+            if not any(part.startswith(".") for part in p.relative_to(path).parts[:-1]):
+                found.add(p.parent)
+    runs = []
+    for directory in sorted(found):
+        why = incomplete_reason(directory)
+        if why is None:
+            runs.append(directory)
+        else:
+            logging.getLogger("bondlab.results").warning("note: skipping %s: %s", directory, why)
+    return runs, len(found)
 
 
 def _run_row(directory: Path) -> dict[str, Any]:

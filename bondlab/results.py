@@ -1,16 +1,33 @@
 """Results layout shared by runners and readers: results/<scenario>/<run-id>/{run.json, metrics.json,
-timeseries.parquet, messages.json}. Runners write here first; reports and notebooks only read."""
+timeseries.parquet, delays_ms.npy, messages.json, run.log, complete.json}.
+
+A run is complete only when `complete.json` (the marker) is in its directory: it is written last,
+names the writer's token and the size of every file it vouches for. Runners build a run in a hidden
+staging directory next to the final one (`.<run-id>.partial-<pid>-<rand>`: run.json first, run.log
+while it runs, outputs, marker) and swap it in with renames (`publish_run`), so a crash leaves the
+previous complete run (or none) plus a hidden partial directory, never a half-written run under the
+real name, and two writers of one run id leave one complete run, the last to finish. Every file is
+written under a unique temporary name in its own directory and `os.replace`d. Readers (`find_runs`,
+`load_run`, `bondlab.load_results`) refuse or skip anything without the marker. Runners write here;
+reports and notebooks only read.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import platform
+import re
+import secrets
+import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +36,14 @@ import bondlab
 from bondlab.scenario import Scenario
 
 DEFAULT_RESULTS = Path("results")
+MARKER = "complete.json"  # written last: its presence is what makes a run directory a result
+INCOMPLETE = "incomplete.json"  # optional: why a run stopped (a fault); never needed to refuse one
+_HIDDEN = re.compile(r"^\.(?P<run>.+)\.(?P<kind>partial|old)-(?P<pid>\d+)-[0-9a-f]+$")
+log = logging.getLogger(__name__)
+
+
+class IncompleteRunError(FileNotFoundError):
+    """A run directory that is not a complete result (interrupted, failed, or still being written)."""
 
 
 def git_revision() -> str:
@@ -50,6 +75,30 @@ def run_dir(results: Path, scenario: Scenario, scheduler: str, seed: int, backen
     return Path(results) / scenario.name / run_id(scheduler, seed, backend)
 
 
+# -- writing ---------------------------------------------------------------------------------------
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write `path` whole or not at all: `write` fills a temporary file with a name unique to this
+    writer in the same directory (so two writers never share it), which is flushed, synced and
+    renamed over `path`. A crash leaves at most a hidden `.<name>.<pid>-<rand>.tmp`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    atomic_write(path, lambda fh: fh.write((text + "\n").encode()))
+
+
 def write_run_json(
     directory: Path,
     scenario: Scenario,
@@ -58,9 +107,12 @@ def write_run_json(
     backend: str,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Written before the run starts, so every result can be traced to what made it."""
+    """Written before the run starts, so every result can be traced to what made it. Written into
+    an existing run directory (in place), it first withdraws the marker: that run is no longer
+    complete until its new outputs are."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "metrics.json").unlink(missing_ok=True)  # a re-run replaces the old run, never mixes
+    (directory / MARKER).unlink(missing_ok=True)
+    (directory / "metrics.json").unlink(missing_ok=True)
     meta = {
         "scenario": scenario.resolved(),
         "scenario_name": scenario.name,
@@ -84,19 +136,106 @@ def write_outputs(
     timeseries: pd.DataFrame,
     messages: list[dict[str, Any]],
     delays_ms: np.ndarray | None = None,
+    token: str | None = None,
 ) -> None:
+    """Every output file atomically, then the marker (last: it is what completes the run)."""
     directory.mkdir(parents=True, exist_ok=True)
-    timeseries.to_parquet(directory / "timeseries.parquet", index=False)
+    atomic_write(directory / "timeseries.parquet", lambda fh: timeseries.to_parquet(fh, index=False))
     if delays_ms is not None:
-        np.save(directory / "delays_ms.npy", np.asarray(delays_ms, dtype=np.float32))
+        delays = np.asarray(delays_ms, dtype=np.float32)
+        atomic_write(directory / "delays_ms.npy", lambda fh: np.save(fh, delays))
     _atomic_write(directory / "messages.json", json.dumps(messages, indent=2))
-    _atomic_write(directory / "metrics.json", json.dumps(metrics, indent=2))  # last: marks completion
+    _atomic_write(directory / "metrics.json", json.dumps(metrics, indent=2))
+    write_marker(directory, token)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text + "\n")
-    os.replace(tmp, path)
+def write_marker(directory: Path, token: str | None = None) -> None:
+    """complete.json: the writer's token and the files it completed (names and sizes, for a person
+    looking into the directory; readers only need the marker to exist)."""
+    files = {
+        p.name: p.stat().st_size
+        for p in sorted(directory.iterdir())
+        if p.is_file() and not p.name.startswith(".") and p.name not in (MARKER, INCOMPLETE, "run.log")
+    }
+    marker = {
+        "token": token or directory.name,
+        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "files": files,
+    }
+    _atomic_write(directory / MARKER, json.dumps(marker, indent=2))
+
+
+def mark_incomplete(directory: Path, reason: str) -> None:
+    """Record why a run stopped (incomplete.json) in its staging directory; it has no marker, so
+    no reader takes it for a result whether or not this note is there."""
+    try:  # best effort: it runs while another error propagates, which it must not replace
+        (directory / MARKER).unlink(missing_ok=True)
+        tmp = directory / f".{INCOMPLETE}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+        tmp.write_text(json.dumps({"reason": reason}, indent=2) + "\n")
+        os.replace(tmp, directory / INCOMPLETE)
+    except OSError:
+        pass
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cleanup_stale(parent: Path) -> list[Path]:
+    """Remove hidden staging (and swapped-out) directories under `parent` whose writer pid is dead."""
+    removed = []
+    if not parent.is_dir():
+        return removed
+    for entry in parent.iterdir():
+        m = _HIDDEN.match(entry.name)
+        if m and entry.is_dir() and int(m["pid"]) != os.getpid() and not _pid_alive(int(m["pid"])):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def begin_run(final: Path) -> Path:
+    """A fresh hidden staging directory next to `final` (stale ones of dead writers removed first)."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    cleanup_stale(final.parent)
+    staging = final.parent / f".{final.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+    staging.mkdir()
+    return staging
+
+
+def publish_run(staging: Path, final: Path, attempts: int = 50) -> Path:
+    """Swap a complete staging directory in as `final`: move any previous run aside, rename, delete
+    the old one. Another writer may slip its own run in between; then ours replaces it (the last to
+    finish wins) and the loser is deleted whole. Readers see the old run, the new one, or briefly
+    none, never a mix."""
+    if not (staging / MARKER).is_file():
+        raise IncompleteRunError(f"{staging}: not complete (no {MARKER}), not published")
+    for _ in range(attempts):
+        aside = final.parent / f".{final.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            os.rename(final, aside)
+        except FileNotFoundError:
+            aside = None  # type: ignore[assignment]
+        try:
+            os.rename(staging, final)
+            return final
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        finally:
+            if aside is not None:
+                shutil.rmtree(aside, ignore_errors=True)
+    raise OSError(f"{final}: could not publish the run (other writers kept replacing it)")
+
+
+# -- reading ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -129,8 +268,29 @@ class StoredRun:
         return json.loads(path.read_text()) if path.exists() else []
 
 
-def load_run(directory: Path) -> StoredRun:
+def incomplete_reason(directory: Path) -> str | None:
+    """None for a complete run directory; else one phrase saying why it is not one."""
     directory = Path(directory)
+    note = directory / INCOMPLETE
+    stated = None
+    if note.is_file():
+        try:
+            stated = "incomplete: " + str(json.loads(note.read_text())["reason"])
+        except (ValueError, KeyError, OSError):
+            stated = None
+    if _HIDDEN.match(directory.name):
+        return stated or "incomplete: a hidden staging directory (a run being written, or one that stopped)"
+    if not (directory / MARKER).is_file():
+        return stated or f"incomplete (no {MARKER}: interrupted, failed or still being written)"
+    return None
+
+
+def load_run(directory: Path) -> StoredRun:
+    """A complete run; IncompleteRunError (one line saying why) for anything else."""
+    directory = Path(directory)
+    why = incomplete_reason(directory)
+    if why is not None:
+        raise IncompleteRunError(f"{directory}: {why}")
     return StoredRun(
         directory,
         json.loads((directory / "run.json").read_text()),
@@ -138,6 +298,24 @@ def load_run(directory: Path) -> StoredRun:
     )
 
 
+def run_directories(results: Path) -> list[Path]:
+    """Candidate run directories under `results` (<scenario>/<run-id>/ holding run.json or
+    metrics.json), hidden staging directories left out."""
+    found = set()
+    for name in ("run.json", "metrics.json", MARKER):
+        for p in Path(results).glob(f"*/*/{name}"):
+            if not any(part.startswith(".") for part in p.relative_to(results).parts[:-1]):
+                found.add(p.parent)
+    return sorted(found)
+
+
 def find_runs(results: Path = DEFAULT_RESULTS) -> list[StoredRun]:
-    """Every completed run (metrics.json present) under `results`."""
-    return [load_run(p.parent) for p in sorted(Path(results).glob("*/*/metrics.json"))]
+    """Every complete run under `results`; incomplete ones are skipped with a logged note."""
+    runs = []
+    for directory in run_directories(results):
+        why = incomplete_reason(directory)
+        if why is None:
+            runs.append(load_run(directory))
+        else:
+            log.warning("note: skipping %s: %s", directory, why)
+    return runs

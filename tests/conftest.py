@@ -1,5 +1,8 @@
-"""Shared paths for the test suite."""
+"""Shared paths for the test suite, and the VM lock for tests that boot the VM."""
 
+import fcntl
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,3 +19,37 @@ SCENARIOS = ROOT / "scenarios"
 @pytest.fixture
 def scenarios_dir() -> Path:
     return SCENARIOS
+
+
+VM_LOCK = Path("/tmp/bondlab-vm.lock")
+
+
+def _vm_lock_held_by_an_ancestor() -> bool:
+    """True under `flock /tmp/bondlab-vm.lock pytest ...`: taking the lock again would wait forever."""
+    pid = os.getppid()
+    while pid > 1:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        if Path(argv[0].decode(errors="replace")).name == "flock" and str(VM_LOCK).encode() in argv:
+            return True
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return False
+
+
+@pytest.fixture(scope="session")
+def vm_lock() -> Iterator[None]:
+    """One VM at a time: tests that boot the VM hold /tmp/bondlab-vm.lock (the lock people take by
+    hand with `flock /tmp/bondlab-vm.lock ...`) for the session, so two test runs, or a test run and
+    a manual experiment, never boot two TCG guests on the same cores (both would miss real time)."""
+    if _vm_lock_held_by_an_ancestor():
+        yield
+        return
+    fd = os.open(VM_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -219,3 +219,37 @@ def test_black_hole_copies_go_out_once_the_silent_link_is_zeroed_not_only_when_d
     m = run_sim(load_scenario(SCENARIOS / "black-hole.yaml"), "dwrr", seed=2).metrics
     assert m["reinjected_packets"] > 0
     assert m["decodable_ratio"] >= 0.99
+
+
+def test_a_held_packet_no_link_can_take_does_not_block_those_behind_it():
+    """A deadline-aware scheduler may refuse one held packet (no link delivers it in time) and take
+    the next; a weight-only one refuses all once it refuses one (no live link), so it stops."""
+    from bondlab.core.bonding import BondingController
+
+    sc = load_scenario(SCENARIOS / "black-hole.yaml", ["duration_s=5", "events=[]"])
+
+    class Picky:  # refuses 999-byte packets, takes the rest on link 1
+        n_links = 3
+
+        def set_weights(self, weights):
+            pass
+
+        def pick(self, size):
+            return None if size == 999 else 1
+
+        def credits(self):
+            return [0.0] * 3
+
+    for aware in (True, False):
+        ctl = BondingController.from_scenario(sc, "dwrr")
+        ctl.scheduler = Picky()
+        ctl.begin_frame = (lambda now, deadline, iframe: None) if aware else None
+        for size, item in ((999, "hopeless"), (500, "fresh"), (400, "next")):
+            ctl.hold(size, item, deadline=2.0)
+        released, expired = ctl.release_held(1.0)
+        assert expired == 0
+        if aware:
+            assert released == [(1, "fresh"), (1, "next")]
+            assert [item for _, _, item in ctl._held] == ["hopeless"]
+        else:
+            assert released == [] and len(ctl._held) == 3

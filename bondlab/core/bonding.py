@@ -178,19 +178,25 @@ class BondingController:
         out: list[tuple[int, Any]] = []
         expired = 0
         begin = self.begin_frame
+        waiting: deque[tuple[float, int, Any]] = deque()
         while self._held:
-            deadline, size, item = self._held[0]
+            deadline, size, item = self._held.popleft()
             if deadline <= now:
-                self._held.popleft()
                 expired += 1
                 continue
             if begin is not None:
                 begin(now, deadline, False)
             link = self.scheduler.pick(size)
             if link is None:
-                break
-            self._held.popleft()
+                waiting.append((deadline, size, item))
+                # A weight-only scheduler refuses everything once it refuses one (no live link);
+                # a deadline-aware one refused this packet only: those behind it may still go.
+                if begin is None:
+                    break
+                continue
             out.append((link, item))
+        waiting.extend(self._held)
+        self._held = waiting
         return out, expired
 
     def view(self) -> list[LinkView]:

@@ -8,9 +8,55 @@ the last I-frame: one late packet breaks the rest of its GOP, which is what a vi
 from __future__ import annotations
 
 import heapq
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
+
+# A sequence number this far past the flags already held goes to the sparse set instead of
+# growing them: dense numbering is what senders do, and a stray huge number must not cost memory.
+SPARSE_JUMP = 1 << 24
+
+
+class SeqSet:
+    """The sequence numbers seen so far, one byte per number.
+
+    Why not a set: senders number packets densely from 0, and a set costs ~70 bytes per packet
+    (its slot and the int object), which is most of what an hour-long run keeps per packet; a flag
+    costs one. Negative numbers, or one jumping past SPARSE_JUMP beyond the flags, go to a plain
+    set, so membership stays exact for any input.
+    """
+
+    __slots__ = ("flags", "sparse", "count")
+
+    def __init__(self) -> None:
+        self.flags = bytearray(4096)
+        self.sparse: set[int] = set()
+        self.count = 0
+
+    def add(self, seq: int) -> bool:
+        """Mark `seq` seen; False if it was seen before."""
+        flags = self.flags
+        if 0 <= seq < len(flags) + SPARSE_JUMP:
+            if seq >= len(flags):
+                flags.extend(bytes(max(len(flags), seq + 1 - len(flags))))  # doubling: amortised O(1)
+            elif flags[seq]:
+                return False
+            if self.sparse and seq in self.sparse:  # went there before the flags reached it
+                return False
+            flags[seq] = 1
+        elif seq in self.sparse:
+            return False
+        else:
+            self.sparse.add(seq)
+        self.count += 1
+        return True
+
+    def __contains__(self, seq: int) -> bool:
+        return (0 <= seq < len(self.flags) and self.flags[seq] == 1) or seq in self.sparse
+
+    def __len__(self) -> int:
+        return self.count
 
 
 @dataclass(slots=True)
@@ -48,8 +94,8 @@ class BondedReceiver:
         self.reorder = reorder
         self.latency_s = latency_ms / 1000.0
         self.frames: dict[int, FrameRecord] = {}
-        self._seen: set[int] = set()
-        self._delays: list[float] = []
+        self._seen = SeqSet()
+        self._delays = array("d")  # 8 bytes per packet: a list of floats costs 32
         self._late = 0
         self._dupes = 0
         self._reorder: list[tuple[int, float, int]] = []  # heap of (seq, deadline, frame_id)
@@ -63,11 +109,9 @@ class BondedReceiver:
 
     def on_packet(self, seq: int, frame_id: int, arrival_t: float) -> None:
         """A packet (original or retransmission) arrived on any link."""
-        seen = self._seen
-        if seq in seen:
+        if not self._seen.add(seq):
             self._dupes += 1
             return
-        seen.add(seq)
         rec = self.frames[frame_id]
         rec.arrived += 1
         if arrival_t > rec.complete_t:
@@ -85,13 +129,12 @@ class BondedReceiver:
             for seq, arrival_t in zip(seqs, arrivals):
                 self.on_packet(seq, frame_id, arrival_t)
             return
-        seen, rec, delays = self._seen, self.frames[frame_id], self._delays
+        add, rec, delays = self._seen.add, self.frames[frame_id], self._delays
         deadline = rec.capture_t + self.latency_s
         for seq, arrival_t in zip(seqs, arrivals):
-            if seq in seen:
+            if not add(seq):
                 self._dupes += 1
                 continue
-            seen.add(seq)
             rec.arrived += 1
             if arrival_t > rec.complete_t:
                 rec.complete_t = arrival_t

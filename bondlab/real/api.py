@@ -2,7 +2,8 @@
 
 Several runs share one VM boot (`real_runs`): booting costs 20-40 s under TCG, a run its duration.
 Every run writes run.json before anything starts and its outputs in the sim's schema afterwards,
-under results/<scenario>/real-<scheduler>-<seed>/ (raw files of the run in raw/).
+in a hidden staging directory that becomes results/<scenario>/real-<scheduler>-<seed>/ once the
+run is complete (raw files of the run in raw/); faults and signals end in one line (real/faults.py).
 """
 
 from __future__ import annotations
@@ -10,22 +11,46 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bondlab.core.schedulers import scheduler_names
-from bondlab.results import DEFAULT_RESULTS, run_dir, write_outputs, write_run_json
+from bondlab.real import faults
+from bondlab.results import (
+    DEFAULT_RESULTS,
+    begin_run,
+    mark_incomplete,
+    publish_run,
+    run_dir,
+    write_outputs,
+    write_run_json,
+)
 from bondlab.scenario import Scenario
 
 EXPRESS_ERRORS = ("cannot be set",)  # check_expressible lines that make a run meaningless
-VM_BOOT_BUDGET_S = 120.0
+# Boots take 20-55 s under TCG on an idle host but 150-210 s were measured with the two cores
+# shared with other test runs (load average ~3); the budget only has to catch a hung VM.
+VM_BOOT_BUDGET_S = 300.0
 
 
 class RealSetupError(RuntimeError):
     """A real run that cannot happen or did not finish; str() is one line saying why (and the fix)."""
+
+    exit_status = 3
+
+
+class RealStopped(RealSetupError):
+    """The run was stopped by a signal (SIGTERM, SIGHUP) and cleaned up; exit with 128 + signal."""
+
+    def __init__(self, message: str, exit_status: int) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 @dataclass(frozen=True)
@@ -78,74 +103,186 @@ def check_scenario(scenario: Scenario, scheduler: str) -> list[str]:
     return notes
 
 
+@dataclass
+class _Job:
+    """One run of a real_runs call: where it is built (staging, raw) and where it ends up (final)."""
+
+    scenario: Scenario
+    scheduler: str
+    seed: int
+    final: Path
+    staging: Path
+
+    @property
+    def raw(self) -> Path:
+        return self.staging / "raw"
+
+
+class _Stopped(BaseException):
+    """SIGTERM or SIGHUP on the host, raised in the main thread so every `finally` runs (the VM's
+    process group is killed by run_in_vm, the namespaces by Testbed)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    # Further signals are ignored until the block ends: a second SIGTERM (service managers may
+    # send more) must not cut short the clean-up this one starts (killing the VM's group).
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    raise _Stopped(signum)
+
+
 def real_runs(
     jobs: Sequence[tuple[Scenario, str, int | None]],
     results: Path = DEFAULT_RESULTS,
     force_vm: bool = False,
     quiet: bool = False,
 ) -> list[RealRunOutput]:
-    """Run (scenario, scheduler, seed) jobs for real, in one VM boot where a VM is needed."""
-    from bondlab.real.librist import librist_version
-    from bondlab.real.netns import NetnsError
-    from bondlab.real.runner import RealRunError, inner_run
+    """Run (scenario, scheduler, seed) jobs for real, in one VM boot where a VM is needed.
+
+    One real run at a time per machine (`real/lock.py`). Each run is built in a hidden staging
+    directory (run.json, raw/ shared with the VM, outputs) and published under
+    results/<scenario>/real-<scheduler>-<seed>/ only once complete; a run that a fault or a signal
+    stopped stays hidden, marked incomplete (bondlab.results). SIGTERM and SIGHUP are handled like
+    Ctrl-C: the VM and every run process are stopped, then RealStopped is raised.
+    """
+    from bondlab.real.lock import LockHeld, real_run_lock
 
     mode = choose_mode(force_vm)
-    raws: list[tuple[Scenario, str, int, Path, Path]] = []
     for scenario, scheduler, _seed in jobs:
         notes = check_scenario(scenario, scheduler)
         if notes and not quiet:
             for note in notes:
                 print(f"note: {scenario.name}: {note}", file=sys.stderr)
-    for scenario, scheduler, seed in jobs:
-        seed = scenario.seed if seed is None else seed
-        directory = run_dir(results, scenario, scheduler, seed, backend="real")
-        raw = directory / "raw"
-        if raw.exists():
-            shutil.rmtree(raw)
-        write_run_json(
-            directory, scenario, scheduler, seed, "real", {"mode": mode, "librist_version": librist_version()}
-        )
-        raw.mkdir(parents=True)
-        (raw / "inner.json").write_text(json.dumps({"scenario": scenario.resolved(), "scheduler": scheduler}))
-        raws.append((scenario, scheduler, seed, directory, raw))
     try:
-        if mode == "direct":
-            for scenario, scheduler, _seed, _directory, raw in raws:
-                inner_run(scenario, scheduler, raw)
-        else:
-            _run_in_vm([r[4] for r in raws], sum(r[0].duration_s for r in raws), quiet)
-    except (RealRunError, RealSetupError, NetnsError) as exc:
-        _store_finished(raws)  # runs that completed before the failure keep their results
+        with real_run_lock(), _signals_raise():
+            return _locked_runs(jobs, results, mode, quiet)
+    except LockHeld as exc:
         raise RealSetupError(str(exc)) from None
-    outputs = _store_finished(raws)
-    if len(outputs) != len(raws):
-        raise RealSetupError(f"{len(raws) - len(outputs)} real run(s) ended without their raw results")
+    except _Stopped as exc:  # outside a run's own handling (taking or leaving the lock)
+        raise _stopped(exc.signum, None) from None
+
+
+@contextmanager
+def _signals_raise() -> Iterator[None]:
+    """SIGTERM/SIGHUP raise _Stopped in the main thread for the block (the default would end the
+    process at once and leave the VM, in its own session, running its whole job)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def _locked_runs(
+    jobs: Sequence[tuple[Scenario, str, int | None]], results: Path, mode: str, quiet: bool
+) -> list[RealRunOutput]:
+    from bondlab.real.librist import librist_version
+    from bondlab.real.netns import NetnsError
+    from bondlab.real.runner import RealRunError, inner_run
+
+    inject = faults.injection_from_env(os.environ)
+    runs: list[_Job] = []
+    current: list[_Job] = []
+    try:
+        for scenario, scheduler, seed in jobs:
+            seed = scenario.seed if seed is None else seed
+            final = run_dir(results, scenario, scheduler, seed, backend="real")
+            job = _Job(scenario, scheduler, seed, final, begin_run(final))
+            runs.append(job)
+            meta = {"mode": mode, "librist_version": librist_version()}
+            write_run_json(job.staging, scenario, scheduler, seed, "real", meta)
+            job.raw.mkdir()
+            inner = {"scenario": scenario.resolved(), "scheduler": scheduler, "inject": inject}
+            (job.raw / "inner.json").write_text(json.dumps(inner))
+        if mode == "direct":
+            for job in runs:
+                current[:] = [job]
+                inner_run(job.scenario, job.scheduler, job.raw, inject=inject)
+        else:
+            current[:] = runs
+            _run_in_vm(runs, quiet)
+    except (RealRunError, RealSetupError, NetnsError) as exc:
+        outputs = _store_finished(runs)  # runs that completed before the failure keep their results
+        raise _failed(runs, outputs, str(exc).removeprefix("real run: ")) from None
+    except (_Stopped, KeyboardInterrupt, SystemExit) as exc:
+        signum = _signal_of(exc)
+        if signum is None:
+            raise
+        _mark_unfinished(runs, f"stopped by {signal.Signals(signum).name}")
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt from None
+        job = next((j for j in current if not (j.raw / "sender.json").exists()), None)
+        raise _stopped(signum, job) from None
+    outputs = _store_finished(runs)
+    if len(outputs) != len(runs):
+        raise _failed(runs, outputs, "the run ended without its raw results")
     return outputs
 
 
-def _store_finished(raws: list[tuple[Scenario, str, int, Path, Path]]) -> list[RealRunOutput]:
-    """Assemble and store every run whose raw files are complete (the sim's schema)."""
+def _signal_of(exc: BaseException) -> int | None:
+    """The signal behind an exception that stopped a run; None for a plain SystemExit."""
+    if isinstance(exc, _Stopped):
+        return exc.signum
+    if isinstance(exc, KeyboardInterrupt):
+        return int(signal.SIGINT)
+    if isinstance(exc, SystemExit) and exc.code in (128 + signal.SIGTERM, 128 + signal.SIGHUP):
+        return int(exc.code) - 128  # Testbed's handlers (direct mode) exit with 128 + signal
+    return None
+
+
+def _stopped(signum: int, job: _Job | None) -> RealStopped:
+    name, scheduler = (job.scenario.name, job.scheduler) if job else (None, None)
+    return RealStopped("real run: " + faults.stopped(signum, name, scheduler), 128 + signum)
+
+
+def _failed(runs: list[_Job], outputs: list[RealRunOutput], why: str) -> RealSetupError:
+    """Mark every run that did not finish as incomplete and say so in the one line."""
+    stored = {o.directory for o in outputs}
+    left = [j for j in runs if j.final not in stored]
+    _mark_unfinished(left, why)
+    where = ", ".join(str(j.staging) for j in left)
+    return RealSetupError(f"real run: {why}; marked incomplete: {where}" if left else f"real run: {why}")
+
+
+def _mark_unfinished(runs: list[_Job], why: str) -> None:
+    for job in runs:
+        if job.staging.exists():
+            mark_incomplete(job.staging, why)
+
+
+def _store_finished(runs: list[_Job]) -> list[RealRunOutput]:
+    """Assemble, store and publish every run whose raw files are complete (the sim's schema)."""
     from bondlab.real.runner import RAW_FILES, assemble
 
     outputs = []
-    for scenario, _scheduler, _seed, directory, raw in raws:
-        if not all((raw / f).exists() for f in RAW_FILES):
+    for job in runs:
+        raw = job.raw
+        if not all((raw / f).exists() for f in RAW_FILES) or (raw / faults.FAULT_FILE).exists():
             continue
-        metrics, ts, messages, delays = assemble(scenario, raw)
-        for log in ("sender.log",):
-            if (raw / log).exists():
-                shutil.copy(raw / log, directory / "run.log")
-        write_outputs(directory, metrics, ts, messages, delays)
-        outputs.append(RealRunOutput(directory, metrics))
+        metrics, ts, messages, delays = assemble(job.scenario, raw)
+        if (raw / "sender.log").exists():
+            shutil.copy(raw / "sender.log", job.staging / "run.log")
+        write_outputs(job.staging, metrics, ts, messages, delays)
+        publish_run(job.staging, job.final)
+        outputs.append(RealRunOutput(job.final, metrics))
     return outputs
 
 
-def _run_in_vm(raw_dirs: list[Path], total_duration_s: float, quiet: bool) -> None:
+def _run_in_vm(runs: list[_Job], quiet: bool) -> None:
     from bondlab.real import vm
 
+    raw_dirs = [job.raw for job in runs]
     argv = [sys.executable, "-m", "bondlab.real.runner", *map(str, raw_dirs)]
     # The guest is ~10x slower; runs are real time, so budget boot + per-run setup + duration.
-    timeout = VM_BOOT_BUDGET_S + total_duration_s + 90.0 * len(raw_dirs)
+    timeout = VM_BOOT_BUDGET_S + sum(j.scenario.duration_s for j in runs) + 90.0 * len(raw_dirs)
     # One writable mount for all runs: each --rwdir is a virtio-9p device of its own, and a guest
     # with six of them (six runs in one boot) stalled while booting (seen here, TCG).
     shared = Path(os.path.commonpath([str(d.resolve()) for d in raw_dirs]))
@@ -156,9 +293,12 @@ def _run_in_vm(raw_dirs: list[Path], total_duration_s: float, quiet: bool) -> No
     except vm.VMTimeout:
         raise RealSetupError(f"the VM run did not finish within {timeout:.0f} s and was stopped") from None
     if result.returncode != 0:
-        lines = [ln for ln in (result.stderr or "").splitlines() if ln.strip()]
-        last = lines[-1] if lines else f"exit status {result.returncode}"
-        raise RealSetupError(f"real run inside the VM failed: {last}")
+        said = next((m for m in map(faults.read_fault, raw_dirs) if m), None)
+        if said is not None:
+            raise RealSetupError(said)
+        jobs = [(j.scenario.name, j.scheduler, j.scenario.duration_s, j.raw) for j in runs]
+        done = {j.raw for j in runs if (j.raw / "shaping.json").exists()}
+        raise RealSetupError(faults.vm_died(result.returncode, jobs, done))
 
 
 def real_run(

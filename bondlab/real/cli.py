@@ -20,7 +20,7 @@ def cmd_real_run(args: argparse.Namespace) -> int:
         )
     except RealSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 3
+        return exc.exit_status
     from bondlab.cli import report_run
 
     cpu = out.metrics["real"]["cpu_cores"]
@@ -105,7 +105,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         reals = real_runs([(sc, s, None) for sc in scenarios for s in schedulers], results, force_vm=args.vm)
     except RealSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 3
+        return exc.exit_status
     k = 0
     for sc in scenarios:
         for s in schedulers:

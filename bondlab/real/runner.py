@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ import pandas as pd
 from bondlab.core.metrics import build_metrics
 from bondlab.core.sender_loop import SenderRecord
 from bondlab.real import netns, shaping
+from bondlab.real.faults import first_death, injector, process_died, write_fault
 from bondlab.real.judge import judge_wire, wire_link_bytes, wire_summary
 from bondlab.real.protocol import RR_BASE_PORT
 from bondlab.scenario import Scenario, parse_scenario
@@ -141,8 +143,17 @@ def _python() -> str:
     return sys.executable
 
 
-def inner_run(scenario: Scenario, scheduler: str, out_dir: Path, timeout_s: float | None = None) -> None:
-    """Set up the namespaces, run receiver and sender, replay the link changes, tear everything down."""
+def inner_run(
+    scenario: Scenario,
+    scheduler: str,
+    out_dir: Path,
+    timeout_s: float | None = None,
+    inject: dict[str, Any] | None = None,
+) -> None:
+    """Set up the namespaces, run receiver and sender, replay the link changes, tear everything down.
+
+    A run process that dies part-way ends the run at once with RealRunError naming it; `inject`
+    ({"kill": "sender", "at_s": 3}, from inner.json) makes that happen on cue, for the fault tests."""
     out_dir.mkdir(parents=True, exist_ok=True)
     netns.cleanup_stale()
     names = [link.name for link in scenario.links]
@@ -193,18 +204,24 @@ def inner_run(scenario: Scenario, scheduler: str, out_dir: Path, timeout_s: floa
             {"t": 0.0, "link": a.link, "capacity_bps": a.capacity_bps} for a in actions if a.t == 0.0
         ]
         deadline = t0 + scenario.duration_s + 60.0 if timeout_s is None else time.monotonic() + timeout_s
+        procs = {"sender": sender, "receiver": receiver, "capture": capture}
+        died = _died(procs, scenario, scheduler, t0, injector(inject, procs, t0))
         for action in (a for a in actions if a.t > 0.0):
-            while time.monotonic() < t0 + action.t:
-                if sender.poll() is not None:
-                    break
+            while time.monotonic() < t0 + action.t and sender.poll() is None:
+                died()
                 time.sleep(min(0.02, max(0.0, t0 + action.t - time.monotonic())))
             if sender.poll() is not None:
                 break
             for argv in action.argvs:
                 tb.apply(action.link, argv)
             log.append({"t": action.t, "link": action.link, "capacity_bps": action.capacity_bps})
+        while sender.poll() is None and time.monotonic() < deadline:
+            died()
+            time.sleep(0.05)
         rc = _wait_exit(sender, deadline)
+        died()
         time.sleep(scenario.receiver.latency_ms / 1000.0 + 0.5)  # let librist release what it holds
+        died()
         receiver.send_signal(signal.SIGTERM)
         _wait_exit(receiver, time.monotonic() + 20)
         capture.send_signal(signal.SIGTERM)  # after the receiver: every packet librist saw is on record
@@ -213,6 +230,29 @@ def inner_run(scenario: Scenario, scheduler: str, out_dir: Path, timeout_s: floa
         (out_dir / "shaping.json").write_text(json.dumps({"t0": t0, "changes": log}, indent=1))
         if rc != 0:
             raise RealRunError(f"sender exited with status {rc}; see {out_dir / 'sender.log'}")
+
+
+def _died(
+    procs: dict[str, subprocess.Popen[Any]],
+    scenario: Scenario,
+    scheduler: str,
+    t0: float,
+    inject: Callable[[], None],
+) -> Callable[[], None]:
+    """A check to call while the run goes on: RealRunError naming the first run process that
+    ended when it should not have (any signal death, any early exit). Leaving the Testbed then
+    kills the others and deletes the namespaces, so the run stops at once instead of sending
+    its whole duration into a dead receiver."""
+
+    def check() -> None:
+        inject()
+        death = first_death(procs, expected=("sender",))  # the sender alone may end, with status 0
+        if death is not None:
+            name, rc = death
+            at = time.monotonic() - t0
+            raise RealRunError(process_died(name, rc, scenario.name, scheduler, at, scenario.duration_s))
+
+    return check
 
 
 def _wait_for(path: Path, proc: subprocess.Popen[Any], timeout: float, what: str) -> str:
@@ -346,6 +386,10 @@ def load_inner_config(path: Path) -> tuple[Scenario, str]:
     return parse_scenario(dict(sc), str(path), Path(sc["base_dir"]), sc["name"]), cfg["scheduler"]
 
 
+def load_injection(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()).get("inject")
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m bondlab.real.runner RAW_DIR...`: inner runs, one after the other (in one VM boot)."""
     args = sys.argv[1:] if argv is None else argv
@@ -355,9 +399,13 @@ def main(argv: list[str] | None = None) -> int:
             f"real run: {scenario.name} {scheduler} ({scenario.duration_s:g} s)", file=sys.stderr, flush=True
         )
         try:
-            inner_run(scenario, scheduler, raw)
+            inner_run(scenario, scheduler, raw, inject=load_injection(raw / "inner.json"))
         except (RealRunError, netns.NetnsError) as exc:
-            print(f"error: {scenario.name} {scheduler}: {exc}", file=sys.stderr)
+            message = str(exc) if isinstance(exc, RealRunError) else f"{scenario.name} {scheduler}: {exc}"
+            # The host prints this line (vng's status cannot say who died); printing it here as
+            # well would show it twice.
+            if not write_fault(raw, message):
+                print(f"error: {message}", file=sys.stderr)
             return 1
     return 0
 

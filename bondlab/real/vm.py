@@ -27,7 +27,8 @@ host's own. What to know (all checked with vng 1.42, QEMU TCG, Debian's 6.1 kern
   start costs 0.2-0.7 s (fork/exec of a dynamically linked binary), hence `tc -batch` for live
   changes.
 * All processes (vng, virtme-run, qemu) stay in the process group of vng: the runner starts vng
-  in a new session and kills the whole group on timeout or Ctrl-C, so no qemu survives.
+  in a new session and kills the whole group on timeout or Ctrl-C (and SIGTERM/SIGHUP, which
+  real/api.py turns into an exception), so no qemu survives.
 """
 
 from __future__ import annotations
@@ -179,10 +180,10 @@ def build_vng_argv(
     return out
 
 
-def _pump(stream: IO[str], sink: list[str], echo: IO[str] | None) -> None:
+def _pump(stream: IO[str], sink: list[str], echo: IO[str] | None, muted: threading.Event) -> None:
     for line in stream:
         sink.append(line)
-        if echo is not None:
+        if echo is not None and not muted.is_set():
             try:
                 echo.write(line)
                 echo.flush()
@@ -269,12 +270,15 @@ def run_in_vm(
         start_new_session=True,
     )
     assert proc.stdout is not None and proc.stderr is not None
+    # Muted while the VM is being killed: qemu's "terminating on signal 15" is not news to a user
+    # who pressed Ctrl-C or sent SIGTERM, and the caller prints its own line.
+    muted = threading.Event()
     pumps = [
         threading.Thread(
-            target=_pump, args=(proc.stdout, out, sys.stdout if forward_output else None), daemon=True
+            target=_pump, args=(proc.stdout, out, sys.stdout if forward_output else None, muted), daemon=True
         ),
         threading.Thread(
-            target=_pump, args=(proc.stderr, err, sys.stderr if forward_output else None), daemon=True
+            target=_pump, args=(proc.stderr, err, sys.stderr if forward_output else None, muted), daemon=True
         ),
     ]
     for t in pumps:
@@ -282,6 +286,7 @@ def run_in_vm(
     try:
         finished = _exited(proc.pid, timeout_s)
     except BaseException:
+        muted.set()
         _kill_group(proc)
         raise
     if not finished:

@@ -43,6 +43,10 @@ class SimRun:
         self.transport = SimTransport(self.env, scenario, self.seed, self.receiver)
         self.loop = SenderLoop(scenario, scheduler, self.transport, progress=progress)
         self.controller = self.loop.controller
+        if scheduler == "oracle":  # the one run that may read link state (bondlab/sim/oracle.py)
+            from bondlab.sim.oracle import attach_oracle
+
+            attach_oracle(self)
 
     @property
     def packets_sent(self) -> int:

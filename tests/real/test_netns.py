@@ -340,7 +340,7 @@ def vm_smoke(out: Path, exit_code: int) -> int:
 
 @pytest.mark.real
 @pytest.mark.timeout(300)
-def test_vm_netem_delay_rtt_and_exit_status(tmp_path: Path) -> None:
+def test_vm_netem_delay_rtt_and_exit_status(tmp_path: Path, vm_lock: None) -> None:
     from bondlab.real.vm import run_in_vm
 
     ok, reason = netns.can_run_vm()

@@ -33,8 +33,8 @@ def processes_mentioning(text: str) -> list[int]:
     return pids
 
 
-def test_interrupted_real_run_leaves_nothing_behind(tmp_path):
-    """SIGINT while librist is sending: exit 130, no qemu/namespace/process left, no metrics.json."""
+def test_interrupted_real_run_leaves_nothing_behind(tmp_path, vm_lock):
+    """SIGINT while librist is sending: exit 130, no qemu/namespace/process left, the run incomplete."""
     results = tmp_path / "results"
     proc = subprocess.Popen(
         [
@@ -52,12 +52,13 @@ def test_interrupted_real_run_leaves_nothing_behind(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    run = results / "throttle" / "real-dwrr-2"
-    ready = run / "raw" / "sender.ready"
+    final = results / "throttle" / "real-dwrr-2"
     deadline = time.monotonic() + 400
-    while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
+    # The run is built in a hidden staging directory and becomes `final` only once complete.
+    while not list(final.parent.glob(".real-dwrr-2.partial-*/raw/sender.ready")):
+        assert time.monotonic() < deadline and proc.poll() is None, "the run never started sending"
         time.sleep(0.5)
-    assert ready.exists(), "the run never started sending"
+    run = next(final.parent.glob(".real-dwrr-2.partial-*"))
     time.sleep(3.0)  # mid-run: librist is sending, tc changes are pending
     proc.send_signal(signal.SIGINT)
     try:
@@ -70,4 +71,5 @@ def test_interrupted_real_run_leaves_nothing_behind(tmp_path):
     time.sleep(1.0)
     assert processes_mentioning(str(run)) == []  # no qemu, vng, sender or receiver process
     assert netns.leftovers() == []
-    assert (run / "run.json").exists() and not (run / "metrics.json").exists()
+    assert (run / "run.json").exists() and not (run / "complete.json").exists()
+    assert not final.exists()

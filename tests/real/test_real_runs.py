@@ -36,7 +36,7 @@ CALIBRATION = ("seed-dwrr", "seed-dwrr-2", "seed-dwrr-3")
 
 
 @pytest.fixture(scope="session")
-def real(tmp_path_factory):
+def real(tmp_path_factory, vm_lock):
     from bondlab.real.api import real_runs
 
     results = tmp_path_factory.mktemp("real-results")

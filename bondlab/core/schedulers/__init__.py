@@ -95,6 +95,24 @@ SCHEDULERS: dict[str, SchedulerInfo] = {
 DEFAULT_SCHEDULER = "dwrr"
 
 
+def _oracle(n: int, q: int, c: float) -> Scheduler:
+    """The sim's oracle lives in bondlab/sim/oracle.py (it reads link state, which core never
+    does); imported only when asked for, and useful only once the sim runner attaches the truth."""
+    from bondlab.sim.oracle import OracleScheduler
+
+    return OracleScheduler(n, q, c)
+
+
+SCHEDULERS["oracle"] = SchedulerInfo(
+    "oracle",
+    "Oracle",
+    "#000000",
+    _oracle,
+    ("sim",),
+    description="sim only: true earliest arrival per packet, bitrate from the true future capacity",
+)
+
+
 def scheduler_names(backend: str = "sim") -> list[str]:
     return [name for name, info in SCHEDULERS.items() if backend in info.backends]
 

@@ -1,0 +1,96 @@
+"""`bondlab compare`: run scenarios x schedulers (x rate controllers) x seeds, then the reports.
+
+The comparison report (table and per-scenario plots) is written as before; the leaderboard
+(bondlab/report/leaderboard.py) as well when the oracle runs, `--schedulers all` is given or
+`--rate-controllers` is. With several rate controllers each gets its own comparison report in
+OUT/<controller>/ (their plots draw one line per scheduler), and the leaderboard spans them all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bondlab.leaderboard import (
+    ALL,
+    ORACLE,
+    SINGLE_LINK,
+    Job,
+    expand_rate_controllers,
+    expand_schedulers,
+    plan,
+    run_jobs,
+)
+from bondlab.results import StoredRun, load_run
+from bondlab.scenario import load_scenario
+
+
+class CompareUsageError(ValueError):
+    """Bad --schedulers / --rate-controllers / --workers: one line, exit 2 (cli.UsageError's role)."""
+
+
+def add_compare_options(p: argparse.ArgumentParser) -> None:
+    """The leaderboard's options on the compare sub-command."""
+    p.add_argument(
+        "--rate-controllers",
+        metavar="NAMES",
+        help="comma-separated bonding.rate_controller values to run each scheduler with "
+        "(headroom, ladder, aimd, none, or all) [default: each scenario's own]",
+    )
+    p.add_argument("--workers", type=int, default=1, help="runs in parallel processes [default: %(default)s]")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bondlab.report import write_report
+    from bondlab.report.leaderboard import write_leaderboard
+
+    try:
+        schedulers = expand_schedulers(args.schedulers)
+        rcs = expand_rate_controllers(getattr(args, "rate_controllers", None))
+    except ValueError as exc:
+        raise CompareUsageError(str(exc)) from None
+    workers = getattr(args, "workers", 1)
+    if workers < 1:
+        raise CompareUsageError("--workers: give at least 1")
+    scenarios = [load_scenario(p, args.set) for p in args.scenarios]  # validate all before running any
+    jobs = plan(scenarios, schedulers, rcs, args.seeds or [None])
+    results = Path(args.results)
+
+    def done(k: int, job: Job, directory: Path) -> None:
+        if args.quiet:
+            return
+        m = load_run(directory).metrics
+        print(
+            f"[{k}/{len(jobs)}] {job.label}: on-time {m['on_time_ratio']:.3f}, "
+            f"goodput {m['goodput_bps'] / 1e6:.2f} Mbps",
+            file=sys.stderr,
+        )
+
+    dirs = run_jobs(jobs, results, workers, done)
+    runs = [load_run(d) for d in dirs]
+    out_dir = Path(args.out) if args.out else results / "compare"
+    plain = [r for r, job in zip(runs, jobs, strict=True) if job.scheduler != SINGLE_LINK]
+    if len(rcs) == 1:
+        reports = [(out_dir, write_report(plain, out_dir))]
+    else:
+        reports = [(out_dir / str(rc), write_report(_of(plain, jobs, rc), out_dir / str(rc))) for rc in rcs]
+    for where, files in reports:
+        print(f"table: {files.csv}\ntable: {files.markdown}\nplots: {where} ({len(files.plots)} PNG files)")
+    board = None
+    asked_all = ALL in (s.strip() for s in args.schedulers.split(","))
+    if ORACLE in schedulers or asked_all or getattr(args, "rate_controllers", None):
+        board = write_leaderboard(runs, out_dir)
+        print(f"leaderboard: {board[1]} ({board[0].name}, {board[2].name})")
+    if not args.quiet:
+        print()
+        print((board[1] if board is not None else reports[0][1].markdown).read_text())
+    return 0
+
+
+def _of(runs: list[StoredRun], jobs: list[Job], rc: str | None) -> list[StoredRun]:
+    """The runs one rate controller's comparison report shows (the oracle's in every one)."""
+    plain = [job for job in jobs if job.scheduler != SINGLE_LINK]
+    return [
+        r for r, job in zip(runs, plain, strict=True) if job.rate_controller == rc or job.scheduler == ORACLE
+    ]
