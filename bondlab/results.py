@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 import bondlab
+from bondlab.procs import pid_alive
 from bondlab.scenario import Scenario
 
 DEFAULT_RESULTS = Path("results")
@@ -177,16 +178,6 @@ def mark_incomplete(directory: Path, reason: str) -> None:
         pass
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def cleanup_stale(parent: Path) -> list[Path]:
     """Remove hidden staging (and swapped-out) directories under `parent` whose writer pid is dead."""
     removed = []
@@ -194,7 +185,7 @@ def cleanup_stale(parent: Path) -> list[Path]:
         return removed
     for entry in parent.iterdir():
         m = _HIDDEN.match(entry.name)
-        if m and entry.is_dir() and int(m["pid"]) != os.getpid() and not _pid_alive(int(m["pid"])):
+        if m and entry.is_dir() and int(m["pid"]) != os.getpid() and not pid_alive(int(m["pid"])):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed

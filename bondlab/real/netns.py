@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bondlab.procs import pid_alive
+
 IP = "/usr/sbin/ip"
 TC = "/usr/sbin/tc"
 PREFIX = "bl"
@@ -89,16 +91,6 @@ def run(
     return proc
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def netns_pids(name: str) -> list[int]:
     """Processes whose network namespace is /run/netns/<name> (a /proc scan, no process start)."""
     try:
@@ -128,7 +120,7 @@ def _kill_netns_processes(name: str, grace_s: float = 2.0) -> None:
                 pass
         deadline = time.monotonic() + grace_s
         while pids and time.monotonic() < deadline:
-            pids = [p for p in pids if _pid_alive(p) and not _is_zombie(p)]
+            pids = [p for p in pids if pid_alive(p) and not _is_zombie(p)]
             time.sleep(0.02)
         if not pids:
             return
@@ -177,7 +169,7 @@ def cleanup_stale(prefix: str = PREFIX) -> list[str]:
         kind, name = item.split(":", 1)
         pattern = _ns_pattern(prefix) if kind == "netns" else _link_pattern(prefix)
         match = pattern.fullmatch(name)
-        if match is None or _pid_alive(int(match.group(1))):
+        if match is None or pid_alive(int(match.group(1))):
             continue
         if kind == "netns":
             stale_ns.append(name)
