@@ -1,6 +1,7 @@
 """Shared paths for the test suite, and the VM lock for tests that boot the VM."""
 
 import fcntl
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,3 +54,23 @@ def vm_lock() -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+@pytest.fixture
+def cli(capsys):
+    """bondlab.cli.main in-process, returning (exit code, stdout, stderr); drops the log handlers it adds."""
+    from bondlab.cli import main
+
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        rc = main(list(argv))  # an exception escaping here is the traceback a user would see
+        out, err = capsys.readouterr()
+        return rc, out, err
+
+    yield run
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)

@@ -4,7 +4,6 @@ Small temp scenarios (3 s, two constant links) keep the runs short; one test run
 folder the way CI does and requires every bundled expectation to hold.
 """
 
-import logging
 import os
 import subprocess
 import sys
@@ -15,7 +14,6 @@ import pytest
 import yaml
 
 from bondlab.api import simulate
-from bondlab.cli import main
 from bondlab.expect import Expectation, Term, judge, parse_expect
 from bondlab.regress import collect, format_table, run_specs, write_junit
 from bondlab.scenario import ScenarioError, load_scenario
@@ -42,23 +40,6 @@ def write(folder: Path, name: str, expect: object = None, **changes: object) -> 
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
-
-
-@pytest.fixture
-def cli(capsys):
-    """bondlab.cli.main in-process: (exit code, stdout, stderr); drops the log handlers it adds."""
-    handlers = list(logging.getLogger().handlers)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        rc = main(list(argv))
-        out, err = capsys.readouterr()
-        return rc, out, err
-
-    yield run
-    for handler in logging.getLogger().handlers[:]:
-        if handler not in handlers:
-            logging.getLogger().removeHandler(handler)
 
 
 # --- parsing ----------------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ The malformed corpus lives in tests/malformed/*.yaml. Each file holds one defect
 `# expect: <text the error line must contain>`, and an optional `# xfail: <reason>` line marks a known bug.
 """
 
-import logging
 import os
 import subprocess
 import sys
@@ -12,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from bondlab.cli import main
 from bondlab.scenario import ScenarioError, _strip_union_tags, load_scenario
 from bondlab.timeline import expand_events, link_timeline
 
@@ -110,24 +108,6 @@ def test_malformed_raises_one_line_scenario_error(path, expect):
     msg = _scenario_error(str(path))
     assert msg.startswith(f"{path}: "), msg
     assert expect in msg, msg
-
-
-@pytest.fixture
-def cli(capsys):
-    """bondlab.cli.main in-process, returning (exit code, stdout, stderr); drops the log handlers it adds."""
-    root = logging.getLogger()
-    handlers = list(root.handlers)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        rc = main(list(argv))  # an exception escaping here is the traceback a user would see
-        out, err = capsys.readouterr()
-        return rc, out, err
-
-    yield run
-    for handler in root.handlers[:]:
-        if handler not in handlers:
-            root.removeHandler(handler)
 
 
 def _one_line(err: str) -> str:

@@ -6,14 +6,12 @@ the same check rejects a model with rates x1.2 or dwells x1.3).
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bondlab.api import simulate
-from bondlab.cli import main
 from bondlab.scenario import load_scenario
 from bondlab.traces import MTU_BYTES, load_trace
 from bondlab.traces_synth import (
@@ -30,23 +28,6 @@ from bondlab.traces_synth import (
 from conftest import SCENARIOS
 
 BITS = MTU_BYTES * 8
-
-
-@pytest.fixture
-def cli(capsys):
-    """bondlab.cli.main in-process: (exit code, stdout, stderr); drops the log handlers it adds."""
-    handlers = list(logging.getLogger().handlers)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        rc = main(list(argv))
-        out, err = capsys.readouterr()
-        return rc, out, err
-
-    yield run
-    for h in list(logging.getLogger().handlers):
-        if h not in handlers:
-            logging.getLogger().removeHandler(h)
 
 
 # --- reproducible ----------------------------------------------------------------------------------------
