@@ -97,7 +97,9 @@ def dask_client(workers: int | None = None, address: str | None = None) -> Itera
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            silence_logs=logging.ERROR,
+            # CRITICAL, not ERROR: at shutdown a worker's heartbeat can race the closing scheduler
+            # and log a traceback; a point's own failure comes back as its error line instead.
+            silence_logs=logging.CRITICAL,
         )
     try:
         with Client(cluster) as client:
