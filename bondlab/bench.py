@@ -114,12 +114,14 @@ def sweep_scaling(
 
     The same `points` seeds of the seed scenario run on each; cluster start-up and worker warm-up
     are outside the timing. The ratio is the median of per-round ratios (goal >= 1.8 on 2 cores).
+    Points are 200 simulated seconds (~1 s of CPU), the size of a real sweep point: at 30 s the
+    per-task round trip through the scheduler, not the sim, set the figure.
     """
     from bondlab.cluster import dask_client
     from bondlab.sweep.points import expand
     from bondlab.sweep.spec import SweepSpec
 
-    duration_s = duration_s or (20.0 if quick else 30.0)
+    duration_s = duration_s or (60.0 if quick else 200.0)
     trials = trials or (2 if quick else 5)
     spec = SweepSpec.model_validate(
         {

@@ -64,6 +64,21 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, old)
 
 
+# A worker samples its own threads' stacks every 10 ms for the dashboard's profile page: ~10 % of a
+# CPU-bound sim point measured here (`bondlab bench --sweep`, 1.04 -> 1.14 points/s on one worker).
+# Local clusters start without a dashboard, so nobody would read it. Remote clusters keep their own config.
+#
+# The scheduler hands a worker its next point only when it finished the last (saturation 1.0, not
+# dask's default 1.1, which queues two on a one-thread worker): points differ in length, and with
+# two queued one worker sat idle at the end of each batch while the other still had two to run.
+QUIET_WORKERS = {
+    "distributed.scheduler.worker-saturation": 1.0,
+    "distributed.worker.profile.enabled": False,
+    "distributed.worker.profile.interval": "10s",
+    "distributed.worker.profile.cycle": "100s",
+}
+
+
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
@@ -71,6 +86,7 @@ def default_workers() -> int:
 @contextmanager
 def dask_client(workers: int | None = None, address: str | None = None) -> Iterator[Any]:
     """A dask Client: to the scheduler at `address`, else a LocalCluster of `workers` processes."""
+    import dask
     from dask.distributed import Client, LocalCluster
 
     for name in ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny"):
@@ -88,7 +104,7 @@ def dask_client(workers: int | None = None, address: str | None = None) -> Itera
     n = workers or default_workers()
     if n < 1:
         raise ValueError(f"--workers must be at least 1 (got {n})")
-    with warnings.catch_warnings(), _sigint_ignored():
+    with warnings.catch_warnings(), _sigint_ignored(), dask.config.set(QUIET_WORKERS):
         # dashboard_address=None still starts the scheduler's HTTP server, which warns when the
         # default port is taken (another cluster is up): noise, the server is not used.
         warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")

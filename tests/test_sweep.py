@@ -369,6 +369,22 @@ def test_bench_sweep_scaling_measures_both_clusters():
     assert result["sweep_speedup"] == pytest.approx(two / one, rel=0.05)
 
 
+def _profiler_on() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
+
+
+def test_local_workers_skip_the_profiler_and_take_one_point_at_a_time():
+    """Both cost the 2-worker speed-up: a 10 ms stack sampler, and a point queued behind a busy worker."""
+    from bondlab.cluster import dask_client
+
+    with dask_client(2) as client:
+        assert set(client.run(_profiler_on).values()) == {False}
+        saturation = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.WORKER_SATURATION)
+        assert saturation == 1.0
+
+
 def test_missing_spec_file_is_a_spec_error():
     with pytest.raises(SpecError, match=re.escape("nope.yaml: cannot read sweep spec")):
         load_spec("nope.yaml")
