@@ -1,8 +1,9 @@
 """Regression runs: simulate every scenario that carries an `expect:` block and judge its bounds.
 
 A scenario file states the behaviour it exists to show (`expect:`); `bondlab regress` runs it once
-per scheduler its expectations name, on the same dask runner as sweeps, and turns each bound into
-a PASS/FAIL row and a JUnit testcase, so CI fails when a change breaks what a scenario shows.
+per scheduler its expectations name (and per seed of `expect.seeds`, judging their mean), on the
+same dask runner as sweeps, and turns each bound into a PASS/FAIL row and a JUnit testcase, so CI
+fails when a change breaks what a scenario shows.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bondlab.cluster import dask_client, default_workers, run_all
-from bondlab.expect import Expectation, judge, parse_expect
+from bondlab.expect import Expectation, judge, mean_metrics, parse_expect, parse_seeds
 from bondlab.scenario import Scenario, ScenarioError, load_scenario
 
 
@@ -35,6 +36,12 @@ class Spec:
     def schedulers(self) -> list[str]:
         """Every scheduler an expectation reads, compare-only ones included, in first-use order."""
         return list(dict.fromkeys(s for exp in self.expectations for s in exp.schedulers))
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds judged: `expect.seeds` (bounds apply to the mean), else the scenario's own."""
+        assert self.scenario.expect is not None
+        return parse_seeds(self.scenario.expect) or [self.scenario.seed]
 
 
 @dataclass(frozen=True)
@@ -100,29 +107,37 @@ def collect(paths: Sequence[str | Path]) -> tuple[list[Spec], list[Path], list[s
     return specs, skipped, errors
 
 
-def run_point(item: tuple[int, str, Scenario]) -> dict[str, Any]:
-    """Runs on a dask worker: one scenario with one scheduler, its scalar metrics (nothing stored)."""
+def run_point(item: tuple[int, str, int, Scenario]) -> dict[str, Any]:
+    """Runs on a dask worker: one scenario, scheduler and seed; its scalar metrics (nothing stored)."""
     from bondlab.api import simulate
 
-    _, scheduler, scenario = item
-    metrics = simulate(scenario, scheduler, results=None).metrics
+    _, scheduler, seed, scenario = item
+    metrics = simulate(scenario, scheduler, seed=seed, results=None).metrics
     return {k: v for k, v in metrics.items() if not isinstance(v, dict)}
 
 
 def run_specs(specs: Sequence[Spec], client: Any | None, progress: bool = True) -> Report:
-    """Run each spec once per scheduler it names (inline if client is None) and judge every bound."""
+    """Run each spec once per scheduler it names and seed it is judged over (inline if client is
+    None) and judge every bound, on the mean over the seeds where there are several."""
     start = time.perf_counter()
-    items = [(i, s, spec.scenario) for i, spec in enumerate(specs) for s in spec.schedulers]
-    metrics: dict[tuple[int, str], dict[str, Any]] = {}
+    items = [
+        (i, s, seed, spec.scenario)
+        for i, spec in enumerate(specs)
+        for s in spec.schedulers
+        for seed in spec.seeds
+    ]
+    runs: dict[tuple[int, str], list[dict[str, Any]]] = {}
     errors: dict[tuple[int, str], str] = {}
     seconds: dict[tuple[int, str], float] = {}
     for out in run_all(run_point, items, client, desc="regress", progress=progress):
-        key = out.item[:2]
-        seconds[key] = out.seconds
+        i, s, seed = out.item[:3]
+        key = (i, s)
+        seconds[key] = seconds.get(key, 0.0) + out.seconds
         if out.error is not None:
-            errors[key] = out.error
+            errors.setdefault(key, f"seed {seed}: {out.error}" if len(specs[i].seeds) > 1 else out.error)
         else:
-            metrics[key] = out.result
+            runs.setdefault(key, []).append(out.result)
+    metrics = {key: mean_metrics(r) for key, r in runs.items() if key not in errors}
     report = Report(runs=len(items), seconds=time.perf_counter() - start)
     for i, spec in enumerate(specs):
         report.rows += [_row(spec, i, exp, metrics, errors, seconds) for exp in spec.expectations]
@@ -147,7 +162,9 @@ def _row(
         s, line = failed[0]
         return Row(*common, "error", False, f"{s} run failed: {line}", took)
     verdict = judge(exp, {s: metrics[(i, s)] for s in scheds})
-    return Row(*common, verdict.measured, verdict.passed, verdict.detail, took)
+    seeds = spec.seeds
+    detail = verdict.detail if len(seeds) == 1 else f"{verdict.detail} (mean over seeds {seeds})"
+    return Row(*common, verdict.measured, verdict.passed, detail, took)
 
 
 def regress(
@@ -162,7 +179,7 @@ def regress(
         raise RegressInputError("\n".join(errors))
     if not specs:
         raise RegressInputError(f"no scenario with an expect: block in {' '.join(map(str, paths))}")
-    runs = sum(len(spec.schedulers) for spec in specs)
+    runs = sum(len(spec.schedulers) * len(spec.seeds) for spec in specs)
     n = min(workers or default_workers(), runs) if address is None else None
     with dask_client(n, address) as client:
         report = run_specs(specs, client, progress)

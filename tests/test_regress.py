@@ -83,6 +83,13 @@ MALFORMED = [
     ({"compare": ["dwrr.goodput_bps > rr.goodput"]}, "expect.compare[0]: unknown metric 'goodput'"),
     ([">= 0.9"], "expect: expected a mapping"),
     ({}, "expect: expected a mapping"),
+    ({"seeds": [1, 2]}, "expect: no bound or compare line to judge"),
+    ({**PASSING, "seeds": [1, 1]}, "expect.seeds: expected a list of 1 to 20 distinct seeds"),
+    ({**PASSING, "seeds": []}, "expect.seeds: expected a list of 1 to 20 distinct seeds"),
+    ({**PASSING, "seeds": 3}, "expect.seeds: expected a list of 1 to 20 distinct seeds"),
+    ({**PASSING, "seeds": [1, -2]}, "expect.seeds: expected a list of 1 to 20 distinct seeds"),
+    ({**PASSING, "seeds": [1, True]}, "expect.seeds: expected a list of 1 to 20 distinct seeds"),
+    ({**PASSING, "seeds": list(range(21))}, "expect.seeds: expected a list of 1 to 20 distinct seeds"),
 ]
 
 
@@ -205,6 +212,25 @@ def test_a_run_that_errors_fails_its_expectations(tmp_path, monkeypatch):
         assert not by_key[key].passed and by_key[key].measured == "error"
         assert "RuntimeError: boom in rr" in by_key[key].detail
     assert report.exit_code == 1 and "FAIL expect.compare[0]" in format_table(report)
+
+
+def test_seeds_judge_the_mean_over_every_seed(tmp_path):
+    """`expect.seeds`: each scheduler runs once per seed and every bound reads the mean."""
+    seeds = [1, 2, 3]
+    jittery = [{**link, "jitter_ms": 10, "loss": 0.01} for link in BASE["links"]]  # type: ignore[attr-defined]
+    expect = {"dwrr": {"p95_delay_ms": "> 0"}, "rr": {"p95_delay_ms": "> 0"}, "seeds": seeds}
+    path = write(tmp_path, "x", expect, links=jittery)
+    specs, _, _ = collect([path])
+    assert specs[0].seeds == seeds
+    report = run_specs(specs, client=None, progress=False)
+    assert report.runs == 2 * len(seeds)
+    for row in report.rows:
+        p95 = [simulate(path, row.scheduler, seed=s, results=None).metrics["p95_delay_ms"] for s in seeds]
+        assert len(set(p95)) > 1  # the seeds differ, so a mean is not any one of them
+        assert float(row.measured) == pytest.approx(sum(p95) / len(p95), rel=1e-4)
+        assert row.detail.endswith("(mean over seeds [1, 2, 3])")
+    without = run_specs(collect([write(tmp_path, "y", {"dwrr": {"p95_delay_ms": "> 0"}})])[0], None, False)
+    assert without.runs == 1 and "mean over" not in without.rows[0].detail
 
 
 # --- the command ------------------------------------------------------------------------------------------
