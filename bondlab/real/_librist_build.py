@@ -276,7 +276,7 @@ int bondlab_write_burst(struct rist_ctx *ctx, uint8_t *buf, size_t count, const 
                         uint8_t flags, uint32_t frame_bytes, int *err);
 double bondlab_monotonic(void);
 
-/* ---- Python callbacks, implemented in bondlab.real.librist with @ffi.def_extern ---- */
+/* ---- Python callbacks, @ffi.def_extern in bondlab.real.librist_lib (log), librist_stats (stats) ---- */
 extern "Python" int _bondlab_rist_log_cb(void *arg, enum rist_log_level level, const char *msg);
 extern "Python" int _bondlab_rist_stats_cb(void *arg, const struct rist_stats *stats_container);
 """

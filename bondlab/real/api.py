@@ -61,7 +61,7 @@ class RealRunOutput:
 
 def binding_available() -> tuple[bool, str]:
     try:
-        from bondlab.real.librist import librist_version
+        from bondlab.real.librist_lib import librist_version
     except ImportError as exc:
         return False, str(exc)
     return True, librist_version()
@@ -89,14 +89,14 @@ def choose_mode(force_vm: bool = False) -> str:
 
 def check_scenario(scenario: Scenario, scheduler: str) -> list[str]:
     """Raise for what the real backend cannot run; return the approximations worth a warning."""
-    from bondlab.real import shaping
+    from bondlab.real import shaping_fidelity
 
     if scheduler not in scheduler_names("real"):
         raise RealSetupError(
             f"--scheduler: unknown scheduler {scheduler!r} for real runs "
             f"(choose from {', '.join(scheduler_names('real'))})"
         )
-    notes = shaping.check_expressible(scenario)
+    notes = shaping_fidelity.check_expressible(scenario)
     errors = [n for n in notes if any(e in n for e in EXPRESS_ERRORS)]
     if errors:
         raise RealSetupError(f"{scenario.name}: the real backend cannot express {errors[0]}")
@@ -184,8 +184,8 @@ def _signals_raise() -> Iterator[None]:
 def _locked_runs(
     jobs: Sequence[tuple[Scenario, str, int | None]], results: Path, mode: str, quiet: bool
 ) -> list[RealRunOutput]:
-    from bondlab.real.librist import librist_version
-    from bondlab.real.netns import NetnsError
+    from bondlab.real.librist_lib import librist_version
+    from bondlab.real.netns_commands import NetnsError
     from bondlab.real.runner import RealRunError, inner_run
 
     inject = faults.injection_from_env(os.environ)

@@ -219,7 +219,7 @@ def calibration_row(sim: StoredRun, real: StoredRun, approximations: Sequence[st
     """One pair: sim, real and difference per metric and per link share; per bound the measured
     difference `{metric}_diff_{unit}`, the bound `{metric}_bound_{unit}` and `{metric}_ok` (for
     link_share the worst link); `within_bounds`, `failures` and `known_approximations` (the
-    caller's list, e.g. real.shaping.check_expressible(scenario)), both joined with "; "."""
+    caller's list, e.g. real.shaping_fidelity.check_expressible(scenario)), both joined with "; "."""
     _check_pair(sim, real)
     row: dict[str, Any] = {
         "scenario": sim.scenario,
@@ -387,7 +387,7 @@ def write_calibration(
 ) -> CalibrationFiles:
     """Write calibration.csv, calibration.md and the PNGs for each (sim run, real run) pair.
     `approximations`: per scenario name, what the real backend only approximates (e.g.
-    bondlab.real.shaping.check_expressible(scenario)); shown in the Markdown and the CSV."""
+    bondlab.real.shaping_fidelity.check_expressible(scenario)); shown in the Markdown and the CSV."""
     if not pairs:
         raise ValueError("no (sim, real) pairs to calibrate")
     out_dir = Path(out_dir)

@@ -32,7 +32,7 @@ def doctor_report() -> list[tuple[str, bool, str]]:
     """(check, ok, detail or fix) for everything a real run needs."""
     import os
 
-    from bondlab.real import netns, vm
+    from bondlab.real import netns, netns_cleanup, vm
     from bondlab.real.api import binding_available
 
     rows = []
@@ -70,7 +70,7 @@ def doctor_report() -> list[tuple[str, bool, str]]:
             "busybox-static && .venv/bin/pip install virtme-ng",
         )
     )
-    stale = netns.leftovers()
+    stale = netns_cleanup.leftovers()
     rows.append(
         (
             "leftover namespaces",
@@ -113,7 +113,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             pairs.append((load_run(sim.directory), load_run(reals[k].directory)))
             k += 1
     out_dir = Path(args.out) if args.out else results / "calibrate"
-    from bondlab.real.shaping import check_expressible
+    from bondlab.real.shaping_fidelity import check_expressible
 
     approximations = {sc.name: check_expressible(sc) for sc in scenarios}
     files = write_calibration(pairs, out_dir, approximations=approximations)

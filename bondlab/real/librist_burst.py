@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bondlab.real import librist
-from bondlab.real._librist_cffi import ffi, lib
+from bondlab.real.librist_lib import RistError, ffi, lib
 
 HEADER_BYTES: int = lib.BONDLAB_HEADER_BYTES  # == protocol.HEADER_BYTES (42)
 FLAG_IFRAME = 0x01  # == protocol.FLAG_IFRAME
@@ -48,7 +47,7 @@ def write_burst(
     link: int | Sequence[int],
     frame_bytes: int,
 ) -> int:
-    """See RistSender.write_burst. `native` is the sender's librist._Native."""
+    """See RistSender.write_burst. `native` is the sender's librist_context.NativeContext."""
     # cffi turns lists and tuples into C arrays for the call; anything else is copied to a list.
     if type(seqs) not in _ARRAYS:
         seqs = list(seqs)
@@ -93,5 +92,5 @@ def write_burst(
     if err == lib.BONDLAB_ERR_SIZE:
         raise ValueError(f"a packet size is outside 0..{lib.BONDLAB_MAX_PAYLOAD}: {list(sizes)}")
     if err < 0:
-        raise librist.RistError(f"rist_sender_data_write failed (ret {err}) after {written} of {count}")
+        raise RistError(f"rist_sender_data_write failed (ret {err}) after {written} of {count}")
     return int(written)

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bondlab.real import librist
+from bondlab.real import librist_lib
 
 
 def start_process(args: list[str], name: str) -> tuple[dict[str, Any], Path]:
@@ -20,7 +20,7 @@ def start_process(args: list[str], name: str) -> tuple[dict[str, Any], Path]:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         handlers=[logging.FileHandler(out / f"{name}.log")],
     )
-    librist.set_log_level(config.get("rist_log_level", "warning"))
+    librist_lib.set_log_level(config.get("rist_log_level", "warning"))
     return config, out
 
 

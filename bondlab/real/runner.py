@@ -34,7 +34,7 @@ import pandas as pd
 
 from bondlab.core.metrics import build_metrics
 from bondlab.core.sender_loop import SenderRecord
-from bondlab.real import netns, shaping
+from bondlab.real import netns, netns_cleanup, netns_commands, shaping, trace_replay
 from bondlab.real.faults import first_death, injector, process_died, write_fault
 from bondlab.real.judge import judge_wire, wire_link_bytes, wire_summary
 from bondlab.real.protocol import RR_BASE_PORT
@@ -76,7 +76,7 @@ def buffer_ms(scenario: Scenario, link: int) -> int:
 def _rate_now(scenario: Scenario, state: dict[str, Any], trace_t: float) -> float | None:
     if state["trace"] is None:
         return None
-    return shaping.trace_rate_at(load_trace(scenario.trace_path(state["trace"])), trace_t)
+    return trace_replay.trace_rate_at(load_trace(scenario.trace_path(state["trace"])), trace_t)
 
 
 def plan_actions(scenario: Scenario, ends: dict[str, netns.LinkEnds]) -> list[Action]:
@@ -110,7 +110,7 @@ def plan_actions(scenario: Scenario, ends: dict[str, netns.LinkEnds]) -> list[Ac
         e = ends[link.name]
         for start, end, state, trace_t0 in trace_segments(scenario, link.name):
             trace = load_trace(scenario.trace_path(state["trace"]))
-            for dt, rate in shaping.trace_rate_steps(trace, trace_t0, end - start):
+            for dt, rate in trace_replay.trace_rate_steps(trace, trace_t0, end - start):
                 t = start + dt
                 if t == 0.0 or t >= end:
                     continue  # t=0 is the initial shaping; a segment's end belongs to the next state
@@ -155,7 +155,7 @@ def inner_run(
     A run process that dies part-way ends the run at once with RealRunError naming it; `inject`
     ({"kill": "sender", "at_s": 3}, from inner.json) makes that happen on cue, for the fault tests."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    netns.cleanup_stale()
+    netns_cleanup.cleanup_stale()
     names = [link.name for link in scenario.links]
     bufs = [buffer_ms(scenario, i) for i in range(len(names))]
     with netns.Testbed(names) as tb:
@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         try:
             inner_run(scenario, scheduler, raw, inject=load_injection(raw / "inner.json"))
-        except (RealRunError, netns.NetnsError) as exc:
+        except (RealRunError, netns_commands.NetnsError) as exc:
             message = str(exc) if isinstance(exc, RealRunError) else f"{scenario.name} {scheduler}: {exc}"
             # The host prints this line (vng's status cannot say who died); printing it here as
             # well would show it twice.

@@ -32,6 +32,8 @@ from bondlab.core.feedback import ReceiverReport, ReportTracker
 from bondlab.core.sender_loop import Burst, SenderLoop
 from bondlab.core.stats import PeerStats
 from bondlab.real import librist
+from bondlab.real.librist_context import RistPeer
+from bondlab.real.librist_stats import PeerStats as LibristPeerStats
 from bondlab.real.proc import signal_ready, start_process
 from bondlab.real.protocol import RR_BASE_PORT, WARMUP_FRAME_ID, WARMUP_SEQ0, unpack_report
 from bondlab.scenario import parse_scenario
@@ -74,7 +76,7 @@ class RealTransport:
         self._stats_at = [0.0] * n_links  # CLOCK_MONOTONIC of librist's last report for each link
         self._warmups = 0  # librist reported RTCP from this link's receiver (handshake done)
         self.senders: list[librist.RistSender] = []
-        self.peers: list[librist.RistPeer] = []
+        self.peers: list[RistPeer] = []
         self._sockets: list[socket.socket] = []
         self._stop = threading.Event()
         self._reader: threading.Thread | None = None
@@ -116,7 +118,7 @@ class RealTransport:
             tx.close()
 
     # -- feedback ------------------------------------------------------------------------------------
-    def _on_stats(self, link_hint: int | None, s: librist.PeerStats) -> None:
+    def _on_stats(self, link_hint: int | None, s: LibristPeerStats) -> None:
         # One context, a peer per link (rist-weighted): librist numbers main-profile peers 1, 2...
         # in the order they were added, which is link order.
         link = link_hint if link_hint is not None else s.peer_id - 1

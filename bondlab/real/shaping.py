@@ -65,13 +65,9 @@ Field mapping (scenario -> kernel):
   sim. NACKs, RTCP echo responses and the capture's receiver reports are lost like data. The
   reverse netem runs its own Gilbert-Elliott chain: its bad periods are not those of the uplink.
 
-Trace-driven links: `trace_rate_steps` turns `Trace.rate_series_bps(offset, duration, 0.1)` into
-(t, rate) changes; the runner issues `rate_argv` at each. The link then serves at the mean rate
-of each 100 ms window: mahimahi's per-millisecond delivery opportunities (bursts, gaps shorter
-than a window) are averaged away. A window without any opportunity cannot be a zero rate (htb
-needs a positive rate, and a tiny rate would hold the head packet for seconds after the trace
-recovers: htb schedules the head packet's wake-up with the rate of the moment), so it runs at
-RATE_FLOOR_BPS, one 1514-byte frame per window.
+Trace-driven links change only the htb rate, every 100 ms (bondlab.real.trace_replay); a window
+without any delivery opportunity runs at RATE_FLOOR_BPS. What this layout reproduces only
+approximately is listed per scenario by bondlab.real.shaping_fidelity.check_expressible.
 """
 
 from __future__ import annotations
@@ -80,9 +76,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from bondlab.scenario import GilbertSpec, LinkSpec, Scenario
-from bondlab.timeline import LINK_FIELDS, initial_state, link_timeline, trace_segments
-from bondlab.traces import MTU_BYTES, Trace, load_trace
+from bondlab.scenario import GilbertSpec, LinkSpec
+from bondlab.timeline import LINK_FIELDS, initial_state
+from bondlab.traces import MTU_BYTES
 from bondlab.wire import WIRE_OVERHEAD_BYTES
 
 TC = "/usr/sbin/tc"  # full path: inside the VM busybox applets come first on PATH
@@ -377,134 +373,3 @@ def change_argvs(
     if new[1] is None:
         raise ValueError(f"trace-driven link ({after['trace']}) needs the current rate_bps")
     return after, [n for o, n in zip(old, new, strict=True) if n is not None and n != o]
-
-
-def trace_rate_steps(
-    trace: Trace, offset_s: float, duration_s: float, step_s: float = STEP_S
-) -> list[tuple[float, float]]:
-    """(t, rate_bps) at each change of the windowed trace rate; t from the start of the replay.
-
-    The first entry is at t=0. Rates are IP bit/s as in the trace (0 for a window without any
-    opportunity; `rate_argv` turns that into RATE_FLOOR_BPS).
-    """
-    rates = trace.rate_series_bps(offset_s, duration_s, step_s)
-    steps: list[tuple[float, float]] = []
-    for i, rate in enumerate(rates):
-        value = float(rate)
-        if not steps or value != steps[-1][1]:
-            steps.append((round(i * step_s, 9), value))
-    return steps
-
-
-def trace_rate_at(trace: Trace, trace_time_s: float, step_s: float = STEP_S) -> float:
-    """Mean rate of the window [trace_time_s, trace_time_s + step_s): to apply an event mid-trace."""
-    return float(trace.rate_series_bps(trace_time_s, step_s, step_s)[0])
-
-
-# ---------------------------------------------------------------------------------------------
-# What the kernel cannot reproduce
-
-
-_NETEM_FIELDS = ("delay_ms", "jitter_ms", "loss", "gilbert", "up")
-LOSS_PLACEMENT_REPORT = 0.05  # mean loss from which dropping before the bottleneck is worth a line
-
-
-def _mean_loss(state: Mapping[str, Any]) -> float:
-    """Long-run loss probability of a link state (Gilbert chain at its stationary distribution)."""
-    p = float(state["loss"])
-    g = state["gilbert"]
-    if g is None:
-        return p
-    if isinstance(g, GilbertSpec):
-        g = g.model_dump()
-    bad = g["p_good_bad"] / (g["p_good_bad"] + g["p_bad_good"])
-    chain = bad * g["loss_bad"] + (1 - bad) * g["loss_good"]
-    return 1 - (1 - chain) * (1 - p)
-
-
-def _where(i: int, field: str, t: float) -> str:
-    return f"links[{i}].{field}" + ("" if t == 0 else f" (from t={t:g} s, set by an event)")
-
-
-def check_expressible(scenario: Scenario) -> list[str]:
-    """Where the kernel emulation departs from the scenario (and the sim): one line per issue.
-
-    An empty list means the real backend reproduces the scenario up to the approximations the
-    module docstring lists for every link (100 ms trace windows, frame vs. IP byte counting,
-    jitter and loss placed before the bottleneck). Jitter larger than the delay is expressible:
-    netem and the sim both send a negative draw at once. Reported: capacities tc cannot set or
-    htb follows sluggishly, loss high enough for its placement to matter (>= 5%), outages (the
-    queue trickles), Gilbert-Elliott chains that events restart, and trace windows without any
-    delivery opportunity.
-    """
-    pkt = scenario.encoder.packet_bytes
-    frame = pkt + IP_UDP_RTP_BYTES + ETH_HEADER_BYTES
-    out: list[str] = []
-    for i, link in enumerate(scenario.links):
-        timeline = link_timeline(scenario, link.name)
-        seen: set[str] = set()
-
-        def note(key: str, message: str, seen: set[str] = seen) -> None:
-            if key not in seen:
-                seen.add(key)
-                out.append(message)
-
-        for t, st in timeline:
-            cap = st["capacity_bps"]
-            if cap is not None and cap < MIN_RATE_BPS:
-                note(
-                    "cap0",
-                    f"{_where(i, 'capacity_bps', t)}: {cap:g} bit/s is below 8 bit/s; tc rates "
-                    "are whole bytes per second, so it cannot be set",
-                )
-            elif cap is not None and cap < RATE_FLOOR_BPS:
-                note(
-                    "caplow",
-                    f"{_where(i, 'capacity_bps', t)}: at {cap:g} bit/s one {frame}-byte frame "
-                    f"takes {frame * 8 / cap:.2f} s and htb applies a later rate change only after the "
-                    "frame in service has left",
-                )
-            mean_loss = _mean_loss(st)
-            if mean_loss >= LOSS_PLACEMENT_REPORT:
-                field = "gilbert" if st["gilbert"] is not None else "loss"
-                note(
-                    "loss",
-                    f"{_where(i, field, t)}: netem drops before the bottleneck, so lost packets "
-                    "do not use capacity (in the sim they do): a saturated link delivers "
-                    f"{mean_loss:.0%} more",
-                )
-            if not st["up"]:
-                note(
-                    "down",
-                    f"{_where(i, 'up', t)}: while down, packets already queued trickle out at "
-                    f"{RATE_FLOOR_BPS / 1000:.0f} kbit/s instead of all waiting (htb cannot stop)",
-                )
-        if link.gilbert is not None or any(st["gilbert"] is not None for _, st in timeline):
-            resets = [
-                t
-                for (t, st), (_, prev) in zip(timeline[1:], timeline[:-1], strict=True)
-                if st["gilbert"] is not None and any(st[f] != prev[f] for f in _NETEM_FIELDS)
-            ]
-            if resets:
-                times = ", ".join(f"{t:g}" for t in resets)
-                out.append(
-                    f"links[{i}].gilbert: each change of delay/jitter/loss/gilbert/up restarts "
-                    f"netem's Gilbert-Elliott chain in the good state (at t={times} s)"
-                )
-        for start, end, seg_state, trace_t in trace_segments(scenario, link.name):
-            trace = seg_state["trace"]
-            try:
-                tr = load_trace(scenario.trace_path(trace))
-            except (OSError, ValueError) as exc:
-                out.append(f"links[{i}].trace: cannot read {trace}: {exc}")
-                continue
-            rates = tr.rate_series_bps(trace_t, end - start, STEP_S)
-            zero = int((rates <= 0).sum())
-            if zero:
-                where = f"links[{i}].trace" + ("" if start == 0 else f" (from t={start:g} s)")
-                out.append(
-                    f"{where}: {zero} of {len(rates)} {STEP_S * 1000:.0f} ms windows have no delivery "
-                    f"opportunity; they run at the {RATE_FLOOR_BPS / 1000:.0f} kbit/s floor "
-                    "(one frame per window)"
-                )
-    return out

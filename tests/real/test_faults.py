@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bondlab.real import netns
+from bondlab.real import netns_cleanup
 from bondlab.results import INCOMPLETE, MARKER, find_runs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +91,7 @@ def assert_left_nothing(results: Path, staging: Path, reason: str) -> None:
     time.sleep(1.0)
     assert processes_mentioning(str(staging)) == []  # no vng, qemu, virtiofsd, run process
     assert processes_mentioning(str(results)) == []
-    assert netns.leftovers() == []
+    assert netns_cleanup.leftovers() == []
     assert not (results / "seed-quarter" / "real-dwrr-1").exists()
     assert staging.exists() and not (staging / MARKER).exists()
     assert reason in json.loads((staging / INCOMPLETE).read_text())["reason"]

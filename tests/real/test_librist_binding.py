@@ -26,6 +26,8 @@ librist = pytest.importorskip(
     reason="librist binding not built: install librist-dev and reinstall bondlab: pip install -e .",
 )
 
+from bondlab.real import librist_context, librist_lib, librist_stats, librist_url  # noqa: E402
+
 PAYLOAD = 1316  # 7 MPEG-TS packets, the usual RIST payload
 BUFFER = "buffer=100"  # small recovery buffer: packets leave the receiver ~100 ms after arrival
 
@@ -83,12 +85,12 @@ class Connected:
     """
 
     def __init__(self, peers: int = 1) -> None:
-        self.stats: list[librist.PeerStats] = []
+        self.stats: list[librist_stats.PeerStats] = []
         self.ready_peers: set[int] = set()
         self.peers = peers
         self.event = threading.Event()
 
-    def __call__(self, stats: librist.PeerStats) -> None:
+    def __call__(self, stats: librist_stats.PeerStats) -> None:
         self.stats.append(stats)
         if stats.cname:
             self.ready_peers.add(stats.peer_id)
@@ -108,7 +110,7 @@ def write_paced(tx: librist.RistSender, payloads: list[bytes], gap_s: float = 0.
 @contextmanager
 def loopback_pair(
     *peer_params: str,
-) -> Iterator[tuple[librist.RistReceiver, librist.RistSender, list[librist.RistPeer]]]:
+) -> Iterator[tuple[librist.RistReceiver, librist.RistSender, list[librist_context.RistPeer]]]:
     """A main-profile receiver and sender on loopback, one peer per `peer_params` entry (extra URL
     parameters, e.g. "&weight=3"; one plain peer by default), handshakes done."""
     params = peer_params or ("",)
@@ -130,12 +132,12 @@ def loopback_pair(
 
 
 def test_version() -> None:
-    assert librist.librist_version().startswith("0.2")
-    assert librist.librist_api_version().startswith("4.")
+    assert librist_lib.librist_version().startswith("0.2")
+    assert librist_lib.librist_api_version().startswith("4.")
 
 
 def test_parse_url_parameters() -> None:
-    cfg = librist.parse_url(
+    cfg = librist_url.parse_url(
         "rist://@127.0.0.1:5000?buffer=800&bandwidth=6000&weight=3&cname=lte1&rtt-min=20&rtt-max=200"
     )
     assert cfg.address == "rist://@127.0.0.1:5000"
@@ -144,12 +146,12 @@ def test_parse_url_parameters() -> None:
     assert cfg.weight == 3
     assert cfg.cname == "lte1"
     assert (cfg.recovery_rtt_min_ms, cfg.recovery_rtt_max_ms) == (20, 200)
-    default = librist.parse_url("rist://127.0.0.1:5000")
+    default = librist_url.parse_url("rist://127.0.0.1:5000")
     assert default.recovery_length_min_ms == 1000  # librist's default buffer
     with pytest.raises(ValueError):
-        librist.parse_url("rist://127.0.0.1:5000?bufer=800")  # typo: librist only prints it
+        librist_url.parse_url("rist://127.0.0.1:5000?bufer=800")  # typo: librist only prints it
     with pytest.raises(ValueError):
-        librist.parse_url("rist://127.0.0.1:5000?buffer=abc")  # librist would silently use 0
+        librist_url.parse_url("rist://127.0.0.1:5000?buffer=abc")  # librist would silently use 0
 
 
 def test_one_sender_one_receiver_payloads_intact() -> None:
@@ -262,10 +264,10 @@ def test_multi_peer_weights() -> None:
 def test_stats_callbacks() -> None:
     port = free_even_port()
     ready = Connected()
-    flow_stats: list[librist.FlowStats] = []
+    flow_stats: list[librist_stats.FlowStats] = []
     raised: list[int] = []
 
-    def raising(stats: librist.PeerStats) -> None:
+    def raising(stats: librist_stats.PeerStats) -> None:
         ready(stats)
         raised.append(1)
         raise RuntimeError("user callback bug: must be logged, not crash librist")
@@ -313,7 +315,7 @@ def test_close_is_idempotent_and_guards_use_after_close() -> None:
     rx.close()
     rx.close()
     assert tx.closed and rx.closed
-    with pytest.raises(librist.RistError):
+    with pytest.raises(librist_lib.RistError):
         tx.write(b"x" * 10)
     assert rx.read(10) is None
     with pytest.raises(ValueError):
@@ -332,7 +334,7 @@ def test_close_is_idempotent_and_guards_use_after_close() -> None:
 BURSTS = [
     ([0, 1, 2], [0, 1, 2], [1316, 1316, 1316], 0, 1000.25, 5, True, 1, 6000),
     ([3, 4], [3, 4], [42, 10], 0, 1000.25, 5, True, [0, 255], 6000),
-    ([2**40 + 7], [0], [librist.MAX_PAYLOAD], 2**32 - 1, -1.5, 1, False, 3, 2**32 - 1),
+    ([2**40 + 7], [0], [librist_lib.MAX_PAYLOAD], 2**32 - 1, -1.5, 1, False, 3, 2**32 - 1),
     ([2**64 - 1, 9], [65535, 1], [1316, 43], 8, 0.0, 65535, False, [7, 8], 1359),
 ]
 
@@ -395,7 +397,7 @@ def test_write_burst_rejects_bad_arguments() -> None:
     tx = librist.RistSender("main")
     try:
         assert tx.write_burst([], [], [], 0, 0.0, 0, False, 0, 0) == 0
-        with pytest.raises(librist.RistError):  # librist refuses data before any peer is added
+        with pytest.raises(librist_lib.RistError):  # librist refuses data before any peer is added
             tx.write_burst([1], [0], [100], 0, 0.0, 1, False, 0, 100)
         tx.add_peer(f"rist://127.0.0.1:{free_even_port()}")  # nobody listens: writes still succeed
         tx.start()
@@ -405,10 +407,10 @@ def test_write_burst_rejects_bad_arguments() -> None:
         with pytest.raises(ValueError):
             tx.write_burst([1], [0], [100], 0, 0.0, 1, False, [0, 1], 100)
         with pytest.raises(ValueError):  # checked before anything is written
-            tx.write_burst([1, 2], [0, 1], [100, librist.MAX_PAYLOAD + 1], 0, 0.0, 2, False, 0, 200)
+            tx.write_burst([1, 2], [0, 1], [100, librist_lib.MAX_PAYLOAD + 1], 0, 0.0, 2, False, 0, 200)
         with pytest.raises(OverflowError):
             tx.write_burst([1], [65536], [100], 0, 0.0, 1, False, 0, 100)  # index is u16
     finally:
         tx.close()
-    with pytest.raises(librist.RistError):
+    with pytest.raises(librist_lib.RistError):
         tx.write_burst([1], [0], [100], 0, 0.0, 1, False, 0, 100)

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from bondlab.real import netns
-from bondlab.real.netns import IP, TC, NetnsError, Testbed, call_in_netns, cleanup_stale, leftovers
+from bondlab.real import netns, netns_cleanup, netns_commands
+from bondlab.real.netns import Testbed
+from bondlab.real.netns_cleanup import cleanup_stale, leftovers
+from bondlab.real.netns_commands import IP, TC, NetnsError, call_in_netns
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -36,7 +38,7 @@ def netns_list() -> set[str]:
 
 def mine(pid: int) -> list[str]:
     """Leftovers owned by `pid` (other runs may have testbeds open concurrently)."""
-    return [item for item in leftovers() if item.split(":", 1)[1].startswith(f"{netns.PREFIX}{pid}")]
+    return [item for item in leftovers() if item.split(":", 1)[1].startswith(f"{netns_cleanup.PREFIX}{pid}")]
 
 
 def test_testbed_creates_and_removes_namespaces_and_veths() -> None:
@@ -245,7 +247,7 @@ def test_child_cleans_up_on_signal(start_child: StartChild, sig: int, code: int)
 def test_cleanup_stale_after_sigkill(start_child: StartChild) -> None:
     child, names = start_child()
     deadline = time.monotonic() + 10
-    while not (sleeper := netns.netns_pids(names[1])) and time.monotonic() < deadline:
+    while not (sleeper := netns_cleanup.netns_pids(names[1])) and time.monotonic() < deadline:
         time.sleep(0.05)  # `ip netns exec` enters the namespace, then execs sleep
     assert sleeper
     child.kill()
@@ -255,7 +257,7 @@ def test_cleanup_stale_after_sigkill(start_child: StartChild) -> None:
     assert set(f"netns:{n}" for n in names) <= set(removed)
     assert mine(child.pid) == []
     time.sleep(0.2)
-    assert all(not Path(f"/proc/{p}").exists() or netns._is_zombie(p) for p in sleeper)
+    assert all(not Path(f"/proc/{p}").exists() or netns_cleanup._is_zombie(p) for p in sleeper)
 
 
 def test_cleanup_stale_spares_live_owners() -> None:
@@ -332,7 +334,9 @@ def vm_smoke(out: Path, exit_code: int) -> int:
         result["rtts_after_ms"] = tb.call("sender", udp_rtts, ends.receiver_ip, 7000, 4, timeout=90)
         result["names"] = [tb.sender_ns, tb.receiver_ns]
     result["leftovers"] = leftovers()
-    result["netns_after"] = sorted(os.listdir(netns.NETNS_DIR)) if netns.NETNS_DIR.is_dir() else []
+    result["netns_after"] = (
+        sorted(os.listdir(netns_commands.NETNS_DIR)) if netns_commands.NETNS_DIR.is_dir() else []
+    )
     result["inside_s"] = time.monotonic() - t0
     out.write_text(json.dumps(result))
     return exit_code

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bondlab.cli import main
-from bondlab.real import netns
+from bondlab.real import netns_cleanup
 
 ROOT = Path(__file__).resolve().parents[2]
 SCEN = Path(__file__).resolve().parent / "scenarios"
@@ -108,4 +108,4 @@ def test_doctor_reports_what_is_there(capsys):
     out = capsys.readouterr().out
     for item in ("librist binding", "netem on this kernel", "VM fallback", "leftover namespaces"):
         assert item in out
-    assert netns.leftovers() == []
+    assert netns_cleanup.leftovers() == []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bondlab.real import netns
+from bondlab.real import netns_cleanup
 
 ROOT = Path(__file__).resolve().parents[2]
 SCEN = Path(__file__).resolve().parent / "scenarios"
@@ -70,6 +70,6 @@ def test_interrupted_real_run_leaves_nothing_behind(tmp_path, vm_lock):
     assert err.strip().splitlines()[-1] == "interrupted"
     time.sleep(1.0)
     assert processes_mentioning(str(run)) == []  # no qemu, vng, sender or receiver process
-    assert netns.leftovers() == []
+    assert netns_cleanup.leftovers() == []
     assert (run / "run.json").exists() and not (run / "complete.json").exists()
     assert not final.exists()

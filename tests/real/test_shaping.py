@@ -1,4 +1,4 @@
-"""bondlab.real.shaping: scenario fields -> tc argv (pure, no root)."""
+"""bondlab.real.shaping, .trace_replay and .shaping_fidelity: scenario fields -> tc argv (pure, no root)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bondlab.real import shaping
+from bondlab.real import shaping, shaping_fidelity, trace_replay
 from bondlab.scenario import LinkSpec, parse_scenario
 from bondlab.traces import load_trace
 
@@ -194,7 +194,7 @@ def test_trace_rate_steps(tmp_path: Path) -> None:
     ms = list(range(0, 100)) + list(range(202, 301, 2))
     trace = load_trace(write_trace(tmp_path / "t.trace", ms))
     series = [float(r) for r in trace.rate_series_bps(0.0, 0.6, 0.1)]
-    steps = shaping.trace_rate_steps(trace, 0.0, 0.6)
+    steps = trace_replay.trace_rate_steps(trace, 0.0, 0.6)
     assert steps[0][0] == 0.0
     assert [r for _, r in steps] == [r for i, r in enumerate(series) if i == 0 or r != series[i - 1]]
     assert (0.1, 0.0) in steps
@@ -202,15 +202,15 @@ def test_trace_rate_steps(tmp_path: Path) -> None:
         assert series[round(t / 0.1)] == r
     # a constant trace is one change
     flat = load_trace(write_trace(tmp_path / "flat.trace", [1]))
-    assert shaping.trace_rate_steps(flat, 0.0, 2.0) == [(0.0, 12_000_000.0)]
-    assert shaping.trace_rate_at(trace, 0.1) == 0.0
-    assert shaping.trace_rate_at(flat, 0.73) == 12_000_000.0
+    assert trace_replay.trace_rate_steps(flat, 0.0, 2.0) == [(0.0, 12_000_000.0)]
+    assert trace_replay.trace_rate_at(trace, 0.1) == 0.0
+    assert trace_replay.trace_rate_at(flat, 0.73) == 12_000_000.0
 
 
 def test_check_expressible_clean_scenario(tmp_path: Path) -> None:
     spec = {"name": "a", "capacity_bps": 5e6, "delay_ms": 20, "jitter_ms": 30, "loss": 0.01}
     sc = scenario(tmp_path, [spec])
-    assert shaping.check_expressible(sc) == []  # jitter > delay: both clip at 0
+    assert shaping_fidelity.check_expressible(sc) == []  # jitter > delay: both clip at 0
 
 
 def test_check_expressible_reports(tmp_path: Path) -> None:
@@ -225,7 +225,7 @@ def test_check_expressible_reports(tmp_path: Path) -> None:
         ],
         events=[{"at_s": 2, "link": "c", "delay_ms": 80, "for_s": 1}, {"at_s": 5, "link": "b", "up": False}],
     )
-    messages = shaping.check_expressible(sc)
+    messages = shaping_fidelity.check_expressible(sc)
     text = "\n".join(messages)
     assert any(m.startswith("links[0].capacity_bps:") and "8 bit/s" in m for m in messages), text
     assert any(m.startswith("links[1].capacity_bps:") and "htb" in m for m in messages), text
