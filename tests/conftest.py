@@ -3,15 +3,31 @@
 import fcntl
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
 
 # Property tests: the default profile keeps CI fast (each test sets its own small example count);
-# `--hypothesis-profile=long` is the campaign: >= 10,000 generated scenarios and mutants.
+# `--hypothesis-profile=long` is the campaign: >= 10,000 generated scenarios (split across the
+# schedulers) and >= 10,000 mutants; each test takes its campaign count from tests/test_properties.py.
 settings.register_profile("long", max_examples=10_000, deadline=None, print_blob=True)
+
+# What the property tests ran, by kind (a generated scenario through the sim and the invariants, a
+# mutant file loaded, ...): printed at the end of the session so a campaign shows its totals.
+PROPERTY_RUNS: Counter[str] = Counter()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not PROPERTY_RUNS:
+        return
+    terminalreporter.section("property test examples run (shrinking and replays included)")
+    for kind, n in sorted(PROPERTY_RUNS.items()):
+        terminalreporter.write_line(f"{kind:56} {n:>8,}")
+
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

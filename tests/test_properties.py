@@ -2,8 +2,11 @@
 
 Hypothesis builds scenarios (1-6 links; constant, stepped and trace capacities; delay, jitter,
 loss, Gilbert-Elliott, queue sizes; flaps, all links down, `loss: 1.0` while up, events at the
-same instant) and raw feedback streams fed straight to core. The default profile keeps CI fast;
-`pytest -m property --hypothesis-profile=long` runs the 10,000-example campaign (README).
+same instant) and raw feedback streams fed straight to core. The default profile keeps CI fast
+(fixed examples); `pytest -m property --hypothesis-profile=long` runs the campaign (README):
+10,000 generated scenarios split across the schedulers, 10,000 mutant files, and smaller counts for
+the determinism and feedback-stream tests. Add `--hypothesis-show-statistics` for per-test counts;
+the session ends with the totals each kind of test ran (conftest.PROPERTY_RUNS).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from bondlab.core.stats import PeerStats
 from bondlab.scenario import ScenarioError, parse_scenario
 from bondlab.sim.runner import SimRun
 
-from conftest import SCENARIOS
+from conftest import PROPERTY_RUNS, SCENARIOS
 
 pytestmark = pytest.mark.property
 
@@ -34,11 +37,19 @@ WEIGHT_FOLLOWING = {"dwrr"}
 TRACES = sorted((SCENARIOS / "traces").glob("*.up"))
 
 
-def examples(n: int, replay: bool = True) -> settings:
-    """`n` examples in the default profile; the long profile's count (10,000) when it is loaded."""
-    campaign = settings.default.max_examples >= 1000
+# The campaign (`--hypothesis-profile=long`): what each test runs. The scenario test is parametrized
+# by scheduler, so its 10,000 generated scenarios are split evenly: every scheduler gets its share.
+CAMPAIGN = settings.default.max_examples >= 1000
+CAMPAIGN_SCENARIOS = 10_000
+CAMPAIGN_MUTANTS = 10_000
+PER_SCHEDULER = math.ceil(CAMPAIGN_SCENARIOS / len(SIM_SCHEDULERS))
+
+
+def examples(n: int, long: int, replay: bool = True) -> settings:
+    """`n` examples in the default profile; `long` when the campaign profile is loaded."""
+    campaign = CAMPAIGN
     return settings(
-        max_examples=settings.default.max_examples if campaign else n,
+        max_examples=long if campaign else n,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         derandomize=not campaign,  # CI checks the same examples every run; the campaign explores
@@ -208,16 +219,18 @@ def check_invariants(scenario: Any, scheduler: str) -> None:
 
 
 @pytest.mark.parametrize("scheduler", SIM_SCHEDULERS)
-@examples(12)
+@examples(12, long=PER_SCHEDULER)
 @given(scenario=scenarios())
 def test_generated_scenarios_keep_every_invariant(scheduler: str, scenario: Any) -> None:
+    PROPERTY_RUNS[f"generated scenario, invariants checked: {scheduler}"] += 1
     check_invariants(scenario, scheduler)
 
 
 @pytest.mark.parametrize("scheduler", SIM_SCHEDULERS)
-@examples(4)
+@examples(4, long=100)
 @given(scenario=scenarios(max_links=3))
 def test_same_seed_same_metrics(scheduler: str, scenario: Any) -> None:
+    PROPERTY_RUNS["generated scenario run twice (same seed)"] += 1
     assert SimRun(scenario, scheduler).run().metrics == SimRun(scenario, scheduler).run().metrics
 
 
@@ -256,11 +269,12 @@ def feedback_streams(draw: Any) -> tuple[int, list[tuple[float, list[PeerStats]]
 
 
 @pytest.mark.parametrize("scheduler", SIM_SCHEDULERS)
-@examples(60)
+@examples(60, long=1_000)
 @given(stream=feedback_streams(), sizes=st.lists(st.integers(1, 1400), min_size=1, max_size=40))
 def test_feedback_streams_never_break_core(scheduler: str, stream: Any, sizes: list[int]) -> None:
     """Any feedback (zeros, extremes, gaps, stale or reordered stamps, silence): no exception,
     finite non-negative weights, bitrate advice within the encoder's range, picks obey weights."""
+    PROPERTY_RUNS["feedback stream fed to core"] += 1
     from bondlab.scenario import load_scenario
 
     n, ticks = stream
@@ -321,7 +335,9 @@ def _set(node: Any, path: tuple[Any, ...], value: Any, drop: bool) -> None:
         node[path[-1]] = value
 
 
-@examples(150, replay=False)  # draws follow the files' content: replays across edits mean nothing
+@examples(
+    150, long=CAMPAIGN_MUTANTS, replay=False
+)  # draws follow the files' content: replays across edits mean nothing
 @given(data=st.data())
 def test_mutated_scenario_files_load_or_fail_in_one_line(data: Any, tmp_path_factory: Any) -> None:
     """Every mutant of a bundled file either loads or is refused with one line naming the file."""
@@ -339,6 +355,7 @@ def test_mutated_scenario_files_load_or_fail_in_one_line(data: Any, tmp_path_fac
         odd = copy.deepcopy(data.draw(st.sampled_from(ODD_VALUES)))  # never the shared object: no cycles
         _set(doc, path, odd, drop=data.draw(st.booleans()))
     text = yaml.safe_dump(doc, allow_unicode=True)
+    PROPERTY_RUNS["mutant scenario file loaded"] += 1
     if data.draw(st.booleans()):  # a key given twice
         text += "\nduration_s: 5\nduration_s: 6\n"
     out = tmp_path_factory.mktemp("mutant") / src.name
@@ -347,4 +364,4 @@ def test_mutated_scenario_files_load_or_fail_in_one_line(data: Any, tmp_path_fac
         load_scenario(out)
     except ScenarioError as exc:
         line = str(exc)
-        assert "\n" not in line and str(out) in line or out.name in line, line
+        assert "\n" not in line and (str(out) in line or out.name in line), line
