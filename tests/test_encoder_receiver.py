@@ -102,6 +102,36 @@ def test_duplicates_are_ignored():
     assert rep.duplicate_packets == 1 and len(rep.delays_ms) == 1
 
 
+@pytest.mark.parametrize("reorder", [True, False])
+@pytest.mark.parametrize("burst", [True, False])
+def test_a_copy_that_arrives_before_the_late_original_counts(reorder, burst):
+    """The sim learns a packet's arrival when it is sent: a copy sent later on a faster link (a
+    reinjection, a retransmission, a duplicate) may still arrive first, and on a wire the first
+    arrival is the one the receiver keeps."""
+    rx = BondedReceiver(latency_ms=500, reorder=reorder)
+    rx.register_frame(0, 0.0, True, 3, 3000)
+    arrive = (
+        (lambda seqs, ts: rx.on_burst(0, seqs, ts))
+        if burst
+        else (lambda seqs, ts: [rx.on_packet(q, 0, t) for q, t in zip(seqs, ts)])
+    )
+    arrive([0, 1, 2], [0.1, 0.9, 0.8])  # packets 1 and 2 stuck in a slow link's queue
+    assert rx.report().frames_on_time == 0 and rx.report().late_packets == 2
+    arrive([1], [0.3])  # the copy of 1, sent later, arrives first
+    rep = rx.report()
+    assert rep.frames_on_time == 0 and rep.late_packets == 1
+    assert sorted(rep.delays_ms) == pytest.approx([100.0, 300.0, 800.0])
+    arrive([2], [0.85])  # a copy that is later than the original changes nothing
+    arrive([2], [0.6])  # earlier, but still past the deadline: its arrival is the earlier one
+    assert rx.report().late_packets == 1 and max(rx.report().delays_ms) == pytest.approx(600.0)
+    arrive([2], [0.45])
+    rep = rx.report()
+    assert rep.frames_on_time == rep.frames_decodable == 1 and rep.late_packets == 0
+    assert sorted(rep.delays_ms) == pytest.approx([100.0, 300.0, 450.0]) and rep.duplicate_packets == 4
+    if reorder:
+        assert rx.release(0.46) == [0, 1, 2]
+
+
 def test_release_is_in_sequence_order_and_gives_up_gaps_at_deadline():
     """Packets from several links leave in sequence order; a gap is skipped once its deadline passes."""
     rx = BondedReceiver(latency_ms=500)

@@ -212,8 +212,8 @@ def test_a_controller_told_not_to_decide_sends_no_message():
 
 def test_black_hole_copies_go_out_once_the_silent_link_is_zeroed_not_only_when_down():
     """Seed 2 of the black hole: by the time lte-a is declared down the bond has lost its margin
-    for copies; reinjecting when its weight fell to 0 with reports silent for SILENT_S keeps every
-    GOP (0.93 when copies wait for the down verdict)."""
+    for copies; reinjecting when its weight fell to 0 keeps every GOP (0.93 when copies wait for
+    the down verdict)."""
     from bondlab.sim.runner import run_sim
 
     m = run_sim(load_scenario(SCENARIOS / "black-hole.yaml"), "dwrr", seed=2).metrics

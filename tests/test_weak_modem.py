@@ -29,6 +29,8 @@ STARTUP_S = 5.0
 
 # (scenario, scheduler, bound) pairs that miss today at the scenarios' seed (test_print_weak_modem_table
 # shows the measured values); "steady" is the on-time bound over the frames after STARTUP_S.
+# Since a backed-up link's packets go again on the others and the first copy to arrive counts,
+# DWRR, minRTT, BLEST and srtla meet all three bounds in weak-modem, srtla in weak-modem-swing.
 MISSES = {
     ("weak-modem", "rr", "goodput"),
     ("weak-modem", "rr", "on_time"),
@@ -36,25 +38,15 @@ MISSES = {
     ("weak-modem-swing", "rr", "goodput"),
     ("weak-modem-swing", "rr", "on_time"),
     ("weak-modem-swing", "rr", "steady"),
-    # Cold start: every link gets the same estimate, the weak link's deep queue swallows ~2 s of video.
-    ("weak-modem", "dwrr", "on_time"),
-    ("weak-modem", "minrtt", "on_time"),
+    # A few packets of the cold start's I-frame wait on the weak link until it is backed up.
     ("weak-modem", "edpf", "on_time"),
-    ("weak-modem", "blest", "on_time"),
-    ("weak-modem", "srtla", "on_time"),
+    # Packets already on their way when a swing starts (a 550 ms jump, half the latency) are late.
     ("weak-modem-swing", "dwrr", "on_time"),
+    ("weak-modem-swing", "dwrr", "steady"),
     ("weak-modem-swing", "minrtt", "on_time"),
     ("weak-modem-swing", "edpf", "on_time"),
-    ("weak-modem-swing", "blest", "on_time"),
-    ("weak-modem-swing", "srtla", "on_time"),
-    # After the start-up too: packets already on the weak link when its RTT swings up are late,
-    # and srtla / minRTT keep a share on it.
-    ("weak-modem", "minrtt", "steady"),
-    ("weak-modem", "blest", "steady"),
-    ("weak-modem", "srtla", "steady"),
-    ("weak-modem-swing", "dwrr", "steady"),
-    ("weak-modem-swing", "minrtt", "steady"),
-    ("weak-modem-swing", "srtla", "steady"),
+    # BLEST keeps the stream on time by sending less: 17 % less goodput than on the good links alone.
+    ("weak-modem-swing", "blest", "goodput"),
 }
 
 

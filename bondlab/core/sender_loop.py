@@ -23,11 +23,6 @@ from bondlab.core.stats import PeerStats
 # (real runs in the TCG VM: a 0.3 s stall read as overload cut 7 Mbps to the 0.5 Mbps minimum).
 STALL_S = 0.06
 STALL_HOLD_S = 1.0
-# A link whose weight fell to 0 while its reports showed nothing arriving for a quarter second
-# (half of down_after_s) is treated as gone for reinjection: it is not backed up, it swallows.
-# Waiting for the down verdict cost the real black hole its GOP (the bond had lost its margin by
-# then); reinjecting on every backlog-zeroed weight hurt short buffers (skew-short-buffer).
-SILENT_S = 0.25
 
 
 @dataclass(slots=True)
@@ -267,11 +262,12 @@ class SenderLoop:
         self.transport.send(li, b)
 
     def _reinject(self, dead: int, now: float) -> None:
-        """`dead` just went silent: what it was given that can still make its deadline goes again.
+        """`dead` just lost its weight: what it was given that can still make its deadline goes again.
 
-        The receiver's reports cannot say which packets a silent link swallowed, so every burst
-        sent to it whose deadline is ahead is copied (duplicates are dropped at the receiver);
-        for a link that fails at an I-frame this is the difference between one GOP lost and none.
+        The receiver's reports cannot say which packets a silent or backed-up link holds, so every
+        burst sent to it whose deadline is ahead is copied (the first copy to arrive counts, the
+        receiver drops the other); for a link that fails at an I-frame this is the difference
+        between one GOP lost and none, and a weak modem's deep queue costs no frame.
         """
         pending = self._in_flight[dead]
         self._in_flight[dead] = deque()
@@ -308,9 +304,12 @@ class SenderLoop:
             if est.up and not self._was_up[i] and revived is not None:
                 revived(i)  # e.g. librist restarts a flow that was silent: warm it up first
                 warming.append(i)
-            usable = est.up and (est.weight > 0 or est.evidence_age_s < SILENT_S)
+            # Weight 0: silent, or its backlog holds a new packet past half the playout latency, so
+            # what it already holds may be late too. Waiting for the down verdict cost the real
+            # black hole a GOP (the bond had lost its margin by then).
+            usable = est.up and est.weight > 0
             if self._was_usable[i] and not usable and not self.weights_only:
-                self._reinject(i, t)  # silent, or its backlog holds packets past their deadline
+                self._reinject(i, t)
             self._was_up[i] = est.up
             self._was_usable[i] = usable
             flight = self._in_flight[i]

@@ -3,7 +3,52 @@
 from __future__ import annotations
 
 import random
+from itertools import repeat, starmap
 from typing import Any
+
+DRAW_BLOCK = 1024
+
+
+class Draws:
+    """One random.Random's stream of `random()` values, drawn ahead a block at a time.
+
+    Every consumer of the generator reads it through here, so the values used are the same
+    numbers in the same order as calling `rng.random()` each time; only the generator itself runs
+    ahead (its extra draws at the end of a run are never used). A burst takes its draws in one
+    slice instead of a Python call per packet.
+    """
+
+    __slots__ = ("rng", "buf", "pos", "block")
+
+    def __init__(self, rng: random.Random, block: int = DRAW_BLOCK) -> None:
+        self.rng = rng
+        self.buf: list[float] = []
+        self.pos = 0
+        self.block = block
+
+    def _refill(self, n: int) -> None:
+        """Keep the unused draws and append a new block (at least n)."""
+        fresh = list(starmap(self.rng.random, repeat((), max(self.block, n))))
+        self.buf = self.buf[self.pos :] + fresh
+        self.pos = 0
+
+    def take(self, n: int) -> list[float]:
+        """The next n draws."""
+        end = self.pos + n
+        if end > len(self.buf):
+            self._refill(n)
+            end = n
+        out = self.buf[self.pos : end]
+        self.pos = end
+        return out
+
+    def random(self) -> float:
+        """The next draw (as rng.random())."""
+        if self.pos >= len(self.buf):
+            self._refill(1)
+        r = self.buf[self.pos]
+        self.pos += 1
+        return r
 
 
 class LossProcess:
@@ -14,11 +59,11 @@ class LossProcess:
     """
 
     def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
+        self.draws = Draws(rng)
         self.bad = False
 
     def lost(self, p: float, gilbert: dict[str, Any] | None) -> bool:
-        rnd = self.rng.random
+        rnd = self.draws.random
         if gilbert is not None:
             if self.bad:
                 self.bad = rnd() >= gilbert["p_bad_good"]

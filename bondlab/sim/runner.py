@@ -19,6 +19,7 @@ from bondlab.core.metrics import build_metrics
 from bondlab.core.receiver import BondedReceiver
 from bondlab.core.sender_loop import SenderLoop
 from bondlab.scenario import Scenario
+from bondlab.sim.columns import Columns
 from bondlab.sim.transport import SimTransport
 
 ProgressFn = Callable[[float], None]
@@ -41,7 +42,12 @@ class SimRun:
         self.env = simpy.Environment()
         self.receiver = BondedReceiver(scenario.receiver.latency_ms, reorder=False)
         self.transport = SimTransport(self.env, scenario, self.seed, self.receiver)
-        self.loop = SenderLoop(scenario, scheduler, self.transport, progress=progress)
+        self._progress = progress
+        self.loop = SenderLoop(scenario, scheduler, self.transport, progress=self._tick_done)
+        # A long run keeps a timeseries row per interval and link and a record per frame: in typed
+        # columns they cost a quarter of the row tuples (sim/columns.py): same rows, same frame.
+        self._rows = self.loop.record.rows = Columns()  # type: ignore[assignment]
+        self._frames = self.loop.record.frames = Columns(5)  # type: ignore[assignment]
         self.controller = self.loop.controller
         if scheduler == "oracle":  # the one run that may read link state (bondlab/sim/oracle.py)
             from bondlab.sim.oracle import attach_oracle
@@ -55,6 +61,13 @@ class SimRun:
     @property
     def retransmissions(self) -> int:
         return self.transport.retransmissions
+
+    def _tick_done(self, t: float) -> None:
+        """After each stats tick: settle the stored rows, then the caller's progress hook."""
+        self._rows.settle()
+        self._frames.settle()
+        if self._progress is not None:
+            self._progress(t)
 
     def _sender(self):  # type: ignore[no-untyped-def]
         env, loop = self.env, self.loop
@@ -74,7 +87,8 @@ class SimRun:
         sc = self.scenario
         record = self.loop.record
         report = self.receiver.report()
-        cols = record.timeseries
+        rows = record.rows
+        cols = rows.as_columns(record.columns) if isinstance(rows, Columns) else record.timeseries
         ts = pd.DataFrame(cols)
         names = [link.name for link in sc.links]
         cap_share = None

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from bondlab.traces import MTU_BYTES, Trace, opportunity_index_at, opportunity_time_ms
 
@@ -54,6 +56,8 @@ class ServiceCurve:
         self._next_opp = 0  # index of the first unused trace opportunity, valid while busy
         self._next_opp_seg = -1  # segment that index belongs to
         self._seg = (INF, -INF, None)  # cached (start, end, rate) of the last constant-rate segment used
+        self._step_rate: float | None = None
+        self._steps: dict[int, dict[int, float]] = {}  # overhead -> size -> (size + overhead) * 8 / rate
 
     def segment_at(self, t: float) -> int:
         return bisect.bisect_right(self._starts, t) - 1
@@ -76,11 +80,37 @@ class ServiceCurve:
             return self.busy_until
         return self._serve_segments(start, busy, nbytes)
 
-    def serve_burst(self, t: float, sizes: list[int]) -> list[float]:
-        """Departure times of packets enqueued together at t, in order (as serve() one by one)."""
-        out = []
+    def serve_burst(self, t: float, sizes: Sequence[int], overhead: int = 0) -> list[float]:
+        """Departure times of packets of `sizes` + `overhead` bytes enqueued together at t, in order
+        (as serve() one by one)."""
         lo, hi, rate = self._seg
-        for size in sizes:
+        if rate is not None and sizes:
+            # Within one constant-rate segment each packet leaves size * 8 / rate after the one
+            # before it: the same sums, in the same order, as serving them one by one.
+            start = self.busy_until if t <= self.busy_until else t
+            if lo <= start:
+                if rate != self._step_rate:
+                    self._steps, self._step_rate = {}, rate
+                steps = self._steps.get(overhead)
+                if steps is None:
+                    steps = self._steps[overhead] = {}
+                try:
+                    out = list(accumulate(map(steps.__getitem__, sizes), initial=start))
+                except KeyError:
+                    for size in sizes:
+                        if size not in steps:
+                            steps[size] = (size + overhead) * 8 / rate
+                    out = list(accumulate(map(steps.__getitem__, sizes), initial=start))
+                b = out[-1]
+                if b <= hi:
+                    self.busy_until = b
+                    self._credit = 0.0
+                    self._next_opp_seg = -1
+                    del out[0]
+                    return out
+        out = []
+        for payload in sizes:
+            size = payload + overhead
             start = self.busy_until if t <= self.busy_until else t
             if rate is not None and lo <= start and start + size * 8 / rate <= hi:
                 self.busy_until = start + size * 8 / rate

@@ -87,13 +87,32 @@ class SimTransport:
         now = self.env.now
         sizes, seqs = burst.sizes, burst.seqs
         self.counters[link].on_send_burst(len(sizes), sum(sizes))
-        arrivals = self.links[link].send_burst(now, sizes)
+        sim_link = self.links[link]
+        arrivals = sim_link.send_burst(now, sizes)
         arq = self.arq
-        reorders = self._reorders(link)
-        if not arq.pending[link] and None not in arrivals and not reorders:
-            self.receiver.on_burst(burst.frame_id, seqs, arrivals)  # type: ignore[arg-type]
+        pending = arq.pending
+        if not (sim_link.jittery and self._reorders(link)):
+            # Packet by packet, a loss queues a gap and the next arrival on the link makes the
+            # pending gaps visible; the receiver's bookkeeping does not depend on the ARQ's, so it
+            # takes the burst's arrivals in one call (in the same order).
+            if None not in arrivals:
+                if pending[link]:
+                    arq.arrived(link, arrivals[0])  # type: ignore[arg-type]
+                self.receiver.on_burst(burst.frame_id, seqs, arrivals)  # type: ignore[arg-type]
+                return
+            got_seqs: list[int] = []
+            got: list[float] = []
+            for seq, size, arrival in zip(seqs, sizes, arrivals):
+                if arrival is None:
+                    arq.lost(link, Gap(seq, burst.frame_id, size, burst.deadline))
+                    continue
+                if pending[link]:
+                    arq.arrived(link, arrival)
+                got_seqs.append(seq)
+                got.append(arrival)
+            self.receiver.on_burst(burst.frame_id, got_seqs, got)
             return
-        latest, on_packet, pending = self._latest, self.receiver.on_packet, arq.pending
+        latest, on_packet = self._latest, self.receiver.on_packet
         for seq, size, arrival in zip(seqs, sizes, arrivals):
             if arrival is None:
                 arq.lost(link, Gap(seq, burst.frame_id, size, burst.deadline))
@@ -101,8 +120,6 @@ class SimTransport:
             on_packet(seq, burst.frame_id, arrival)
             if pending[link]:
                 arq.arrived(link, arrival)
-            if not reorders:
-                continue
             prev = latest[link]
             if prev is not None and prev[0] > arrival + REORDER_S:
                 arq.overtaken(link, Gap(prev[1], prev[2], prev[3], prev[4], prev[0]), arrival)
