@@ -1,8 +1,8 @@
 """Share of mutants killed per core module, read from mutmut's result files under mutants/.
 
-mutmut prints one running total; the issue asks for a score per module (estimator, DWRR, rate
-control, receiver), and a partial run is worth reporting as such: mutants not yet checked are
-counted apart, never as survivors or kills.
+mutmut prints one running total; the issue asks for a score per module and for all of core, and a
+partial run is worth reporting as such: mutants not yet checked are counted apart, never as
+survivors or kills (a mutant no selected test reaches, "no tests", counts as not killed).
 
     .venv/bin/python scripts/mutation_score.py [--survivors] [MODULE_SUBSTRING ...]
 """
@@ -61,15 +61,23 @@ def main() -> int:
     parser.add_argument("--survivors", action="store_true", help="list the surviving mutants")
     args = parser.parse_args()
     print(f"{'module':36s} {'killed':>7s} {'survived':>8s} {'no tests':>8s} {'unchecked':>9s} {'score':>6s}")
+    total: Counter[str] = Counter()
     for name, c, survivors in scores(args.root, args.modules):
-        checked = c["killed"] + c["survived"] + c["no_tests"] + c["other"]
-        score = f"{100 * c['killed'] / checked:5.1f}%" if checked else "    -"
-        counts = f"{c['killed']:7d} {c['survived']:8d} {c['no_tests']:8d} {c['unchecked']:9d}"
-        print(f"{name:36s} {counts} {score:>6s}")
+        print(row(name, c))
+        total += c
         if args.survivors:
             for mutant in survivors:
                 print(f"    {mutant}")
+    print(row("total", total))
     return 0
+
+
+def row(name: str, c: Counter[str]) -> str:
+    """One line of the table; "no tests" (no selected test reaches the mutant) counts as not killed."""
+    checked = c["killed"] + c["survived"] + c["no_tests"] + c["other"]
+    score = f"{100 * c['killed'] / checked:5.1f}%" if checked else "    -"
+    counts = f"{c['killed']:7d} {c['survived']:8d} {c['no_tests']:8d} {c['unchecked']:9d}"
+    return f"{name:36s} {counts} {score:>6s}"
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ where the broader tests pass whatever the comparison or the start value. DWRR is
 against a slow reference that runs DRR round by round, as the paper states it.
 """
 
+import math
 import random
 
 import pytest
@@ -688,3 +689,36 @@ def test_estimator_ceiling_is_kept_under_light_load_and_dropped_after_calm_full_
     assert est.ceiling is not None  # carrying 1.5 Mbps says nothing about the 2.5 Mbps ceiling
     run_phases(est, [(4.0, 2.5e6, 2.5e6, 55.0)], t)  # full load again, 5 ms of queue is calm
     assert est.ceiling is None
+
+
+def test_rate_control_a_raise_of_two_percent_or_less_is_no_message():
+    for step in (0.01, 0.02):  # raise_step caps the raise at 1 %, then at exactly 2 %
+        c = rc(raise_step=step)
+        assert all(c.update(100.0 + 0.5 * i, 20_000_000.0) is None for i in range(10))
+        assert c.bitrate == 4_000_000
+    c = rc(raise_step=0.03)
+    assert [c.update(100.0 + 0.5 * i, 20_000_000.0) is not None for i in range(3)] == [False, False, True]
+
+
+# -- EWMA and health -------------------------------------------------------------------------------------
+def test_ewma_alpha_one_follows_each_sample_and_out_of_range_alpha_is_named():
+    from bondlab.core.ewma import Ewma
+
+    e = Ewma(1.0)
+    e.update(5.0)
+    assert e.update(7.0) == 7.0
+    with pytest.raises(ValueError, match=r"alpha must be in \(0, 1\], got 1.5"):
+        Ewma(1.5)
+    fresh = Ewma()
+    assert fresh.get() == 0.0 and fresh.get(3.0) == 3.0
+    fresh.reset(4.0)
+    assert fresh.get() == 4.0 and fresh.update(12.0) == 5.0  # a reset value is the start of the average
+
+
+def test_health_falloff_is_a_raised_cosine_from_the_knee_and_zero_at_the_limit():
+    from bondlab.core.health import falloff
+
+    assert falloff(1.0, 1.0, knee=1.0) == 0.0  # no knee room: a step, 0 at the limit itself
+    assert falloff(0.999, 1.0, knee=1.0) == 1.0
+    assert falloff(0.6, 1.0, knee=0.2) == pytest.approx(0.5)  # half-way from the knee to the limit
+    assert falloff(0.4, 1.0, knee=0.2) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
