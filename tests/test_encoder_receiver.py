@@ -140,3 +140,18 @@ def test_release_is_in_sequence_order_and_gives_up_gaps_at_deadline():
         rx.on_packet(seq, 0, t)
     assert rx.release(0.1) == [0, 1]
     assert rx.release(0.6) == [3]
+
+
+@pytest.mark.parametrize("n_packets", [1, 2])
+def test_a_frame_announced_again_forgets_its_old_late_packets(n_packets):
+    """A copy of a packet the frame had before it was announced again neither crashes the
+    receiver nor completes the new frame (the late packet it would replace is not the frame's)."""
+    rx = BondedReceiver(latency_ms=500, reorder=False)
+    rx.register_frame(0, 0.0, True, 2, 2000)
+    rx.on_packet(0, 0, 0.9)  # late
+    rx.register_frame(0, 0.0, True, n_packets, 1000 * n_packets)
+    if n_packets == 2:
+        rx.on_packet(1, 0, 0.8)  # the new frame's packet, late
+    rx.on_packet(0, 0, 0.2)  # a copy of the old packet: a duplicate, nothing more
+    rep = rx.report()
+    assert rep.frames_on_time == 0 and rep.duplicate_packets == 1

@@ -17,7 +17,7 @@ class ReceiverReport:
     link: int
     number: int  # increases by one per report on this link
     rx_time: float  # receiver's clock when it sent the report
-    payload_bytes: int  # bonding payload bytes that arrived on this link (first arrivals)
+    payload_bytes: int  # bonding payload bytes that arrived on this link (each packet's first time here)
     packets: int  # packets that arrived on this link's uplink, data and control alike
     last_arrival: float = 0.0  # receiver's clock at the latest arrival on this link (0: none)
 

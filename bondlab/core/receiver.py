@@ -140,7 +140,9 @@ class BondedReceiver:
             self._size[row] = size_bytes
             self._arrived[row] = 0
             self._complete[row] = self._on_time[row] = float("-inf")
-            self._late_in_row.pop(row, None)
+            if self._late_in_row.pop(row, None):  # its old late packets are no longer its own
+                for seq in [q for q, entry in self._late_at.items() if entry[2] == row]:
+                    del self._late_at[seq]
             return
         order = self._late_order
         while order and order[0][0] < capture_t:  # no copy sent from now on makes that deadline

@@ -44,7 +44,7 @@ import socket
 import struct
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -150,8 +150,13 @@ def parse_packet(
 
 @dataclass
 class LinkCounters:
-    packets: int = 0  # distinct data packets (first arrivals)
+    # What the link delivered, for the receiver reports: each data packet the first time it arrives
+    # on this link, even if a copy came first on another (a reinjected copy, a duplicate). The
+    # sender counts what it gave each link; a link's late originals left out of its count would
+    # read as a backlog that never drains (a real run kept a 2 Mbps link idle for 9 s that way).
+    packets: int = 0
     payload_bytes: int = 0  # their bonding payload bytes
+    seen: set[int] = field(default_factory=set, repr=False)
     arrivals: int = 0  # every packet to librist's port: data, duplicates, control (for reports)
     last_t: float = 0.0  # wire time of the latest of those
     duplicates: int = 0
@@ -214,15 +219,15 @@ class WireCapture:
             if at != self.hint:
                 self.hint = at
                 self.header_offsets.add(at)
+            if seq not in c.seen and fid != WARMUP_FRAME_ID:  # warm-up: proof of life, not payload
+                c.seen.add(seq)
+                c.packets += 1
+                c.payload_bytes += payload
             if seq in seen:
                 c.duplicates += 1
                 continue
             seen.add(seq)
             rows.append((seq, fid, link, t, capture_t, write_t, ip_len, payload))
-            if fid == WARMUP_FRAME_ID:  # throw-away: proof of life, not delivered payload
-                continue
-            c.packets += 1
-            c.payload_bytes += payload
         return limit
 
     def poll(self, timeout_s: float) -> None:

@@ -77,12 +77,14 @@ class ReceiverReport:
 
     `payload_bytes` counts bonding payload bytes (the encoder packet bytes librist was handed: the
     bonding header and its padding, i.e. the UDP payload less librist's 20 bytes of GRE, port and
-    RTP headers) of distinct packets, first arrivals only: a retransmission of a packet already
-    seen adds nothing. `packets` counts every packet that reached librist's port on this link:
-    data, retransmissions and librist's own control packets (RTCP, echoes), so a link that carries
-    no data still shows it is alive. `last_arrival_t` is the wire time of the latest of those (0.0
-    before the first). Times are the receiver's CLOCK_MONOTONIC (the sender's clock too, on one
-    kernel). Being cumulative, a lost report costs freshness only: the next one carries all of it.
+    RTP headers) of distinct packets on this link: each the first time it arrives here, even when
+    a copy came first on another link (the sender counts what it gave this link, copies aside); a
+    second arrival on this link (a spurious retransmission) adds nothing. `packets` counts every
+    packet that reached librist's port on this link: data, retransmissions and librist's own
+    control packets (RTCP, echoes), so a link that carries no data still shows it is alive.
+    `last_arrival_t` is the wire time of the latest of those (0.0 before the first). Times are the
+    receiver's CLOCK_MONOTONIC (the sender's clock too, on one kernel). Being cumulative, a lost
+    report costs freshness only: the next one carries all of it.
     """
 
     link: int

@@ -100,8 +100,9 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces ne
 
 
 def _send_and_listen(ends: list[tuple[str, str]], n: int) -> tuple[list[tuple[int, int, float]], list[bytes]]:
-    """In the sender namespace: listen for reports, send n bonded datagrams (plus one duplicate,
-    one foreign datagram in range and one bonded datagram to a port outside it), then collect
+    """In the sender namespace: listen for reports, send n bonded datagrams (plus one duplicate on
+    its own link, a copy of seq 2 on the other link, one foreign datagram in range and one bonded
+    datagram to a port outside it), then collect
     reports for a while. Returns ([(seq, link, send time)], [report datagrams])."""
     listeners = []
     for i, (sender_ip, _rx_ip) in enumerate(ends):
@@ -120,6 +121,9 @@ def _send_and_listen(ends: list[tuple[str, str]], n: int) -> tuple[list[tuple[in
         time.sleep(0.003)
     tx.sendto(
         LIBRIST_PREFIX + pack(BondHeader(3, 0, 0.0, 4, 3, False, 1, 4000), 1000, 0.0), (ends[1][1], 6002)
+    )
+    tx.sendto(  # a reinjected copy: seq 2 went on link 0, this one on link 1
+        LIBRIST_PREFIX + pack(BondHeader(2, 0, 0.0, 4, 2, False, 1, 4000), 1000, 0.0), (ends[1][1], 6002)
     )
     tx.sendto(b"\x80" * 60, (ends[0][1], 6000))
     tx.sendto(
@@ -182,10 +186,12 @@ def test_capture_matches_packets_times_them_and_reports_back(tmp_path: Path) -> 
         assert r["ip_len"] == 20 + 8 + 20 + 1000 and r["payload"] == 1000
         lags.append(r["wire_t"] - t)
     assert min(lags) > -0.0005 and np.median(lags) < 0.002 and max(lags) < 0.01, lags
-    assert info["duplicates"] == [0, 1] and info["other_packets"] == [1, 0]
+    assert info["duplicates"] == [0, 2] and info["other_packets"] == [1, 0]
     assert info["header_offsets"] == [20] and info["kernel_drops"] == [0, 0]
     # reports: every link, to its own sender address, cumulative and ending with all of it:
-    # distinct payload bytes, packets of any kind (the foreign one on link 0, the duplicate on 1)
+    # payload bytes of each packet's first arrival on that link (the copy of seq 2 counts on
+    # link 1 too, the same-link duplicate does not), packets of any kind (the foreign one on
+    # link 0, the duplicate and the copy on 1)
     parsed = [unpack_report(d) for d in reports]
     for link in (0, 1):
         mine = [r for r in parsed if r.link == link]
@@ -194,7 +200,7 @@ def test_capture_matches_packets_times_them_and_reports_back(tmp_path: Path) -> 
         assert all(a.packets <= b.packets for a, b in zip(mine, mine[1:]))
         last = mine[-1]
         rows = wire[wire["link"] == link]
-        assert len(rows) == n // 2 and last.packets == n // 2 + 1
-        assert last.payload_bytes == 1000 * (n // 2) == info["payload_bytes"][link]
+        assert len(rows) == n // 2 and last.packets == n // 2 + 1 + link
+        assert last.payload_bytes == 1000 * (n // 2 + link) == info["payload_bytes"][link]
         assert 0 < last.last_arrival_t - rows["wire_t"].max() < 0.1  # the extra packet came last
         assert 0 < time.monotonic() - last.send_t < 30
