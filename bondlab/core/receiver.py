@@ -247,21 +247,8 @@ class BondedReceiver:
                 self._add_arrivals(cap, got)
             if done == len(seqs):
                 return
-        add = seen.add
-        for seq, arrival_t in zip(seqs[done:], arrivals[done:]):
-            if not add(seq):
-                self._dupes += 1
-                if seq in self._late_at:
-                    self._earlier(seq, arrival_t)
-                continue
-            self._arrived[row] += 1
-            if arrival_t > self._complete[row]:
-                self._complete[row] = arrival_t
-            if arrival_t > deadline:
-                self._mark_late(seq, frame_id, row, arrival_t, len(self._arrivals), deadline)
-            elif arrival_t > self._on_time[row]:
-                self._on_time[row] = arrival_t
-            self._add_arrivals(cap, [arrival_t])
+        for seq, arrival_t in zip(seqs[done:], arrivals[done:]):  # the rest: duplicates, odd numbers
+            self.on_packet(seq, frame_id, arrival_t)
 
     def _mark_late(
         self, seq: int, frame_id: int, row: int, arrival_t: float, index: int, deadline: float
