@@ -5,6 +5,7 @@ The controller's arithmetic is checked on stand-in estimators (plain attributes)
 its own (weights' fallback, RTT weighting, hold and release) shows without an estimator's history.
 """
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -436,22 +437,32 @@ def test_loop_copy_counts_as_reinjected_overhead_not_as_the_links_load():
     assert list(loop._in_flight[1]) == [b]
 
 
-def test_loop_reinjects_a_silent_links_live_bursts_when_the_others_have_room():
+def test_loop_reinjects_a_silent_links_live_bursts_past_what_its_reports_counted():
     tr = Tr(2)
     loop = SenderLoop(scenario("encoder.start_bitrate_bps=1000000"), "dwrr", tr)
     for e in loop.controller.estimators:
-        e.capacity_bps = 5e6
+        e.capacity_bps = 5e6  # room to spare on link 1
+    arrived = Burst(0, 0.0, False, 1, 70, 0.9, 3, [3], [70])
     live = Burst(0, 0.0, False, 2, 300, 0.9, 0, [0, 1], [100, 200])
     late = Burst(0, 0.0, False, 1, 50, 0.5, 2, [2], [50])
-    loop._in_flight[0].extend([late, live])
+    for b in (arrived, late, live):
+        loop._send(0, b)
+    assert [b.link_end for b in (arrived, late, live)] == [70, 120, 420]
+    tr.sent.clear()
+    loop._reported[0] = 70  # the reports counted `arrived`, not a byte more
     loop.controller.scheduler.set_weights([0.0, 1.0])
     loop._reinject(0, 0.5)  # `late` is due exactly now: not copied
     assert [(li, b.seqs, b.sizes) for li, b in tr.sent] == [(1, [0, 1], [100, 200])]
     assert not loop._in_flight[0] and loop.record.reinjected == 2
     tr.sent.clear()
+    loop._in_flight[0].append(live)
+    loop._reported[0] = 420  # all of it arrived
+    loop._reinject(0, 0.5)
+    assert tr.sent == []
+    loop._in_flight[0].append(live)
+    loop._reported[0] = 70
     for e in loop.controller.estimators:
         e.capacity_bps = 1e6  # link 1 alone carries exactly the stream: no room for copies
-    loop._in_flight[0].append(live)
     loop._reinject(0, 0.5)
     assert tr.sent == []
 
@@ -466,13 +477,26 @@ def test_loop_copies_only_while_the_other_used_links_carry_more_than_the_stream(
         calls = []
         loop.controller.begin_frame = lambda now, deadline, iframe: calls.append((now, deadline, iframe))
         loop.controller.pick = lambda size: 1
-        loop._in_flight[0].append(Burst(0, 0.0, True, 1, 100, 0.9, 0, [0], [100]))
+        loop._in_flight[0].append(Burst(0, 0.0, True, 1, 100, 0.9, 0, [0], [100], link_end=100))
         loop._reinject(0, 0.5)
         return loop.record.reinjected, calls
 
     assert reinject([est(weight=1.0, cap=2e6, health=0.5), est(weight=0.0, cap=9e9)]) == (0, [])
     assert reinject([est(weight=1.0, cap=2e6, health=0.6), est(weight=0.0)]) == (1, [(0.5, 0.9, False)])
     assert reinject([est(weight=0.5, cap=4e6, health=1.0), est(weight=0.0)])[0] == 1
+
+
+def test_loop_tick_keeps_the_latest_reported_byte_count_per_link():
+    class Reports(Tr):
+        def stats(self, t):
+            counts = {0.1: [5, None], 0.2: [None, 7]}[round(t, 6)]
+            return [replace(s, delivered_bytes=c) for s, c in zip(super().stats(t), counts)]
+
+    loop = SenderLoop(scenario(), "dwrr", Reports(2))
+    loop.on_tick(0.1)
+    assert loop._reported == [5, 0]
+    loop.on_tick(0.2)
+    assert loop._reported == [5, 7]
 
 
 def test_loop_drops_bursts_from_flight_once_their_deadline_passes():

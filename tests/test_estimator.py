@@ -42,6 +42,39 @@ def test_probe_grows_an_app_limited_estimate_above_the_sent_rate_up_to_the_cap()
     assert est.capacity_bps <= 2_000_000 * (1 + p.probe_cap) + 1
 
 
+def test_after_a_cut_the_probe_may_reach_back_to_what_the_link_delivered_when_saturated():
+    """A link cut while the bond moved its load away is offered little afterwards: its estimate
+    capped at 1.5x that trickle would keep its small share for good (two app-limited links keep
+    any split). What it delivered when saturated is evidence of its capacity: once its queue
+    drained, the probe may grow back to (1 - backoff) x that at once."""
+    p = EstimatorParams()
+    est = LinkEstimator(p, 10_000_000)
+    t = feed(est, DT, 20, 4_000_000, 4_000_000)
+    t = feed(est, t, 20, 4_000_000, 4_000_000, rtt=lambda i: 100.0 + 2 * i)  # saturated at 4 Mbps
+    assert est.ceiling is not None and est.capacity_bps <= (1 - p.backoff) * 4_000_000 + 1
+    t = feed(est, t, 1, 1_000_000, 4_000_000)  # the scheduler now gives it 1 Mbps (reports lag)
+    feed(est, t, 30, 1_000_000, 1_000_000)
+    assert est.capacity_bps == pytest.approx((1 - p.backoff) * 4_000_000, rel=0.02)
+    assert est.capacity_bps > 1_000_000 * (1 + p.probe_cap) * 1.5
+
+
+def test_a_saturated_links_noisy_peaks_do_not_raise_its_ceiling():
+    """A saturated link's 0.3 s delivery samples scatter around its capacity; the best of them is
+    no new ceiling unless the smoothed rate also got there (else counted drifts above the truth)."""
+    p = EstimatorParams()
+    est = LinkEstimator(p, 10_000_000)
+    t = feed(est, DT, 20, 4_000_000, 4_000_000)
+    t = feed(est, t, 20, 4_000_000, 4_000_000, rtt=lambda i: 100.0 + 2 * i)  # saturated at 4 Mbps
+    assert est.ceiling is not None
+    for i in range(30):  # 4 Mbps on average, every third sample 8 % high
+        dl = 4_240_000 if i % 3 == 0 else 3_880_000
+        est.update(sample(round(t + i * DT, 6), 4_000_000, dl, 65.0))  # a queue: still saturated
+    assert est.ceiling[1] <= 4_000_000 * 1.01
+    t = round(t + 30 * DT, 6)
+    feed(est, t, 30, 5_000_000, 5_000_000)  # it really delivers more now: the ceiling follows
+    assert est.ceiling is None or est.ceiling[1] > 4_500_000
+
+
 def test_standing_queue_cuts_to_backoff_times_what_the_link_carries():
     """Queueing delay standing past congested_ms and rising: the estimate drops to (1 - backoff)
     x min(estimate, sent, delivered), from an estimate far above it."""

@@ -64,6 +64,54 @@ def test_echo_rtt_is_known_only_when_the_reply_returns():
     assert tr.stats(0.5407)[0].rtt_ms == pytest.approx(500 + 40, abs=2)
 
 
+def test_echo_timers_run_from_before_the_stream_and_are_not_locked_to_the_frame_clock(monkeypatch):
+    """librist pings from the handshake on, on its own timer: each link's first echo leaves at 0
+    ahead of any data, the next ones at their own phase, 100 ms apart plus a late walk. Locked to
+    the frame clock (100 ms = 3 frames) every echo would read the same point of a frame's burst."""
+    sent = []
+    echo = sim_transport.SimTransport._echo
+    monkeypatch.setattr(
+        sim_transport.SimTransport,
+        "_echo",
+        lambda self, li, now: (sent.append((li, now)), echo(self, li, now)),
+    )
+    sc = load_scenario(SCENARIOS / "seed-asymmetric.yaml", ["duration_s=10"])
+    run = SimRun(sc, "dwrr", 1)
+    first_frame_seen = []
+    send = run.transport.send
+    monkeypatch.setattr(
+        run.transport, "send", lambda li, b: (first_frame_seen.append(len(sent)), send(li, b))
+    )
+    run.run()
+    assert first_frame_seen[0] >= len(sc.links)  # every link's echo of t = 0 went out before data
+    frame_period = 1 / 30
+    for li in range(len(sc.links)):
+        times = [t for i, t in sent if i == li]
+        assert times[0] == 0.0
+        gaps = [b - a for a, b in zip(times[1:], times[2:])]
+        assert all(0.1 - 1e-9 <= g <= 0.1 + sim_transport.ECHO_LATE_MAX_S + 1e-9 for g in gaps)
+        phases = {int((t % frame_period) / frame_period * 10) for t in times[1:]}
+        assert len(phases) >= 9, f"link {li}: echoes met the frame clock at {sorted(phases)} tenths only"
+    seconds = [[t for i, t in sent if i == li][1] for li in range(len(sc.links))]
+    assert len(set(seconds)) == len(seconds)  # each link's timer has its own phase
+
+
+def test_the_receiver_reports_a_baseline_before_the_stream():
+    """The receiver is up before the first frame: its report of t = 0 lets the first interval's
+    report give a delivery rate (a real receiver has reported since the handshake)."""
+    sc = scenario([{"name": "a", "capacity_bps": 1_000_000, "delay_ms": 20}])
+    env = simpy.Environment()
+    tr = sim_transport.SimTransport(env, sc, 1, BondedReceiver(800))
+    tr.start()
+    tr.links[0].send(0.0, 1202)
+    env.run(until=0.1)
+    tr.stats(0.1)  # the first tick takes the baseline (no rate from a single report)
+    env.run(until=0.2)
+    first = tr.stats(0.2)[0]
+    assert first.delivered_bps == pytest.approx(1202 * 8 / 0.1, rel=0.01)
+    assert first.delivered_bytes == 1202
+
+
 def test_report_tracker_delivery_rate_and_liveness():
     """Rates come from the receiver's clock; only new arrivals prove the uplink alive."""
     tr = ReportTracker()

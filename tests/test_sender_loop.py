@@ -1,5 +1,7 @@
 """The one sender loop both worlds run: driven by any clock, talking to any transport."""
 
+from dataclasses import replace
+
 import pytest
 
 from bondlab.core.sender_loop import SenderLoop
@@ -147,6 +149,54 @@ def test_no_copies_when_the_live_links_cannot_carry_the_stream_besides():
     """Without spare capacity on the live links, copies would only delay the frames behind them."""
     tr, loop = _silent_link_run(15_000_000)
     assert loop.record.reinjected == 0
+
+
+class ReportingTransport(FakeTransport):
+    """Link 0's receiver reports count every byte it was given until `arrived_until`, then none
+    (the link swallows the rest): what a FIFO link that fell into a black hole reports."""
+
+    def __init__(self, n, arrived_until, **kw):
+        super().__init__(n, **kw)
+        self.arrived_until, self.given = arrived_until, [0] * n
+        self.counted = 0
+
+    def send(self, link, burst):
+        super().send(link, burst)
+        self.given[link] += sum(burst.sizes)
+        if link == 0 and self.now < self.arrived_until:
+            self.counted = self.given[0]
+
+    def stats(self, t):
+        return [
+            replace(s, delivered_bytes=self.counted) if i == 0 else s for i, s in enumerate(super().stats(t))
+        ]
+
+
+def test_bursts_the_reports_show_arrived_are_not_copied():
+    """A link is a FIFO: what its receiver reported arrived needs no copy; everything it was given
+    after that, still in time, is copied."""
+    sc = load_scenario(
+        SCENARIOS / "black-hole.yaml",
+        [
+            "duration_s=3",
+            "events=[]",
+            "receiver.latency_ms=800",
+            "encoder.max_bitrate_bps=20000000",
+            "encoder.start_bitrate_bps=1000000",
+        ],
+    )
+    tr = ReportingTransport(3, arrived_until=1.7, link_alive=lambda i, t: i > 0 or t < 2.0)
+    loop = SenderLoop(sc, "dwrr", tr)
+    run(loop, 3.0)
+    first = {}
+    for link, seqs, deadline, now in tr.sent:
+        for seq in seqs:
+            first.setdefault(seq, (link, deadline, now))
+    copied = {seq for link, seqs, _, now in tr.sent for seq in seqs if first[seq][2] != now}
+    when = min(now for link, seqs, _, now in tr.sent for seq in seqs if seq in copied)
+    swallowed = {s for s, (link, dl, t) in first.items() if link == 0 and t >= 1.7 and dl > when}
+    assert swallowed and copied == swallowed
+    assert loop.record.reinjected == len(copied)
 
 
 def test_a_revived_link_gets_data_one_interval_after_its_warm_up():

@@ -30,7 +30,8 @@ STARTUP_S = 5.0
 # (scenario, scheduler, bound) pairs that miss today at the scenarios' seed (test_print_weak_modem_table
 # shows the measured values); "steady" is the on-time bound over the frames after STARTUP_S.
 # Since a backed-up link's packets go again on the others and the first copy to arrive counts,
-# DWRR, minRTT, BLEST and srtla meet all three bounds in weak-modem, srtla in weak-modem-swing.
+# DWRR, minRTT, BLEST and srtla meet all three bounds in weak-modem, DWRR, BLEST and srtla in
+# weak-modem-swing.
 MISSES = {
     ("weak-modem", "rr", "goodput"),
     ("weak-modem", "rr", "on_time"),
@@ -41,12 +42,9 @@ MISSES = {
     # A few packets of the cold start's I-frame wait on the weak link until it is backed up.
     ("weak-modem", "edpf", "on_time"),
     # Packets already on their way when a swing starts (a 550 ms jump, half the latency) are late.
-    ("weak-modem-swing", "dwrr", "on_time"),
-    ("weak-modem-swing", "dwrr", "steady"),
-    ("weak-modem-swing", "minrtt", "on_time"),
     ("weak-modem-swing", "edpf", "on_time"),
-    # BLEST keeps the stream on time by sending less: 17 % less goodput than on the good links alone.
-    ("weak-modem-swing", "blest", "goodput"),
+    # minRTT keeps the swing on time by sending less: 7.5 % less goodput than on the good links.
+    ("weak-modem-swing", "minrtt", "goodput"),
 }
 
 

@@ -8,7 +8,10 @@ The way out used here (delay-based, in the spirit of LEDBAT/BBR):
   app-limited: the estimate may grow above the sent rate, by `probe_gain` per second of the
   larger of its own estimate and the bond's mean (so a small link catches up additively instead
   of keeping its share forever), up to `probe_cap` x the sent rate; the scheduler then offers the
-  link more and finds out.
+  link more and finds out. After a cut the link may also probe straight back to `(1 - backoff)`
+  x the rate it delivered when saturated (its ceiling, below): a link cut while the bond moved
+  its load elsewhere is offered a trickle, and 1.5x a trickle would keep that share for good
+  (two app-limited links keep any split; real runs stayed 5 s at half their share that way).
 * when the queue *stands* (librist's smoothed RTT stayed above base + `standing_frac` x
   `congested_ms` for a whole `standing_s`; an I-frame's queue drains sooner) and is past
   `congested_ms` and still rising, the link is saturated, so what it delivers is its capacity:
@@ -25,8 +28,11 @@ The way out used here (delay-based, in the spirit of LEDBAT/BBR):
   the smoothed rate plus an allowance of `evidence_allowance` that shrinks to nothing as queueing
   delay builds, but never more than `ceiling_allowance` above that best sample. After a cut the
   rate the link delivered when it saturated is its ceiling: counted stays within
-  `ceiling_allowance` of it until the link delivers more, or carries most of it with no queue
-  for a while (its capacity rose). Probing may steer the scheduler; it cannot raise the encoder.
+  `ceiling_allowance` of it until the link delivers more (its 0.3 s and its smoothed delivery
+  rate both above it: the best of many noisy 0.3 s samples of a saturated link sits a few percent
+  above its capacity, and ratcheting up on those counted 6 % over the truth), or carries most of
+  it with no queue for a while (its capacity rose). Probing may steer the scheduler; it cannot
+  raise the encoder.
 * weights say where the next packet should go, so they also see the queue: a link's backlog
   (what we gave it and the receiver has not reported yet, lagged as reports are) over its
   delivery rate is how long a new packet would wait. Echoes wait behind that same backlog, so
@@ -346,8 +352,8 @@ class LinkEstimator:
         if self.ceiling is not None and delivered is not None:
             since, ceiling = self.ceiling
             load = self.delivered.get()
-            if delivered > ceiling:
-                self.ceiling = (since, delivered)
+            if delivered > ceiling and load > ceiling:  # a noisy 0.3 s peak is no new ceiling
+                self.ceiling = (since, min(delivered, load))
             elif (
                 load >= p.stale_load * ceiling
                 and self._calm_since is not None
@@ -357,5 +363,7 @@ class LinkEstimator:
         if not self.congested and not self.overloaded and qdelay < p.congested_ms / 2:
             grown = self.capacity_bps + p.probe_gain * dt * max(self.capacity_bps, bond_mean_bps)
             cap = max(sent, p.cold_start_bps) * (1.0 + p.probe_cap)
+            if self.ceiling is not None:
+                cap = max(cap, (1.0 - p.backoff) * self.ceiling[1])
             self.capacity_bps = max(min(grown, cap), min(sent, cap))
         self.capacity_bps = max(self.capacity_bps, p.floor_bps)

@@ -39,6 +39,11 @@ class ReportTracker:
             self.evidence_t = now
         self.last = report
 
+    @property
+    def delivered_bytes(self) -> int | None:
+        """Cumulative payload bytes the latest report heard says arrived on the link (None: none yet)."""
+        return None if self.last is None else self.last.payload_bytes
+
     def take(self, now: float) -> tuple[float | None, float | None]:
         """(delivery rate since the previous take, seconds since the uplink last proved alive)."""
         rate = None

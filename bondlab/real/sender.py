@@ -183,6 +183,7 @@ class RealTransport:
                         quality=st.quality,
                         delivered_bps=delivered,
                         evidence_age_s=age,
+                        delivered_bytes=tracker.delivered_bytes,
                     )
                 )
                 st.sent = st.retransmitted = 0

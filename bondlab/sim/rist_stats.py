@@ -61,6 +61,7 @@ class RistStatsCounter:
             quality=quality,
             delivered_bps=delivered,
             evidence_age_s=age,
+            delivered_bytes=self.reports.delivered_bytes,
         )
         self.sent = self.retransmitted = self.bytes = 0
         return stats

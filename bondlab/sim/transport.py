@@ -10,6 +10,7 @@ columns only (`truth`), never for a stats sample.
 from __future__ import annotations
 
 import heapq
+import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,13 @@ from bondlab.wire import ECHO_BYTES
 # librist's sender sends an RTCP echo request to each peer at this interval (rist-private.h, see
 # DEVELOPERS.md); the receiver's reports follow the stats interval.
 ECHO_INTERVAL_S = 0.1
+# librist's echo timer runs on its own thread from when the peer connected, so its phase against
+# the encoder's frame clock is arbitrary, and a timer fires late, never early, so the phase walks.
+# 100 ms is exactly three frames at 30 fps: echoes locked to the frame clock would each leave just
+# behind (or just ahead of) a frame's burst and read it as a standing queue (+16 ms on a 10 Mbps
+# link at 6 Mbps) or never see it. Up to this much late per echo walks through a frame period in
+# a few seconds, as the real timer does.
+ECHO_LATE_MAX_S = 0.002
 
 
 class SimTransport:
@@ -36,6 +44,7 @@ class SimTransport:
     ) -> None:
         self.env = env
         self.scenario = scenario
+        self.seed = seed
         self.interval = scenario.bonding.stats_interval_ms / 1000.0
         self.links = [SimLink(scenario, i, seed, self.interval) for i in range(len(scenario.links))]
         self.counters = [RistStatsCounter() for _ in self.links]
@@ -52,6 +61,10 @@ class SimTransport:
         self._sent_back = 0
 
     def start(self) -> None:
+        # Both ends were up before the stream (handshake, pings): an echo and a report baseline.
+        for li in range(len(self.links)):
+            self._echo(li, 0.0)
+        self._report_all(0.0)
         self.env.process(self._echoes())
         self.env.process(self._reports())
 
@@ -144,17 +157,31 @@ class SimTransport:
 
     # -- feedback ----------------------------------------------------------------------------------
     def _echoes(self):  # type: ignore[no-untyped-def]
-        """librist's echo requests: queued behind data, lost like data; the reply carries the RTT."""
+        """librist's echo requests: queued behind data, lost like data; the reply carries the RTT.
+
+        Each link's timer has its own phase and walks late (ECHO_LATE_MAX_S), seeded. The timers
+        ran before the stream (librist pings from the handshake on): `start` sends the echo of
+        t = 0 ahead of the first frame, so the base RTT is known before a queue exists."""
         env = self.env
         end = self.scenario.duration_s
-        while env.now <= end:
-            now = env.now
-            for li, link in enumerate(self.links):
-                there = link.send_burst(now, (ECHO_BYTES,), data=False)[0]
-                back = link.reverse(there) if there is not None else None
-                if back is not None:
-                    self._back(back, li, (back - now) * 1000.0)
-            yield env.timeout(ECHO_INTERVAL_S)
+        timers = [random.Random(f"{self.seed}:{li}:echo-timer") for li in range(len(self.links))]
+        due = [rng.uniform(0.0, ECHO_INTERVAL_S) for rng in timers]
+        while True:
+            now = min(due)
+            if now > end:
+                return
+            if now > env.now:
+                yield env.timeout(now - env.now)
+            li = due.index(now)
+            self._echo(li, now)
+            due[li] = now + ECHO_INTERVAL_S + timers[li].uniform(0.0, ECHO_LATE_MAX_S)
+
+    def _echo(self, li: int, now: float) -> None:
+        link = self.links[li]
+        there = link.send_burst(now, (ECHO_BYTES,), data=False)[0]
+        back = link.reverse(there) if there is not None else None
+        if back is not None:
+            self._back(back, li, (back - now) * 1000.0)
 
     def _reports(self):  # type: ignore[no-untyped-def]
         """The receiver's report per link every interval: cumulative arrivals, over the reverse path."""
@@ -164,19 +191,22 @@ class SimTransport:
         while True:
             yield env.timeout(self.interval)
             k += 1
-            now = env.now
-            if now > end + 1e-9:
+            if env.now > end + 1e-9:
                 return
             for li, link in enumerate(self.links):
                 nbytes, npkts = self._reported[li]
-                nbytes += link.rx_bytes[k - 1]
-                npkts += link.rx_packets[k - 1]
-                self._reported[li] = (nbytes, npkts)
-                self._report_no[li] += 1
-                report = ReceiverReport(li, self._report_no[li], now, nbytes, npkts)
-                back = link.reverse(now)
-                if back is not None:
-                    self._back(back, li, report)
+                self._reported[li] = (nbytes + link.rx_bytes[k - 1], npkts + link.rx_packets[k - 1])
+            self._report_all(env.now)
+
+    def _report_all(self, now: float) -> None:
+        """Send each link's cumulative report back over its reverse path."""
+        for li, link in enumerate(self.links):
+            nbytes, npkts = self._reported[li]
+            self._report_no[li] += 1
+            report = ReceiverReport(li, self._report_no[li], now, nbytes, npkts)
+            back = link.reverse(now)
+            if back is not None:
+                self._back(back, li, report)
 
     # -- what the loop reads -------------------------------------------------------------------------
     def stats(self, t: float) -> list[PeerStats]:
