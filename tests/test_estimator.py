@@ -75,6 +75,20 @@ def test_a_saturated_links_noisy_peaks_do_not_raise_its_ceiling():
     assert est.ceiling is None or est.ceiling[1] > 4_500_000
 
 
+def test_a_live_link_given_nothing_that_delivers_nothing_holds_no_backlog():
+    """Loss left in the backlog count of an idle link would keep its weight at 0 (given nothing,
+    it can never show its rate): after a few empty reports with proof of life, it holds nothing."""
+    p = EstimatorParams()
+    est = LinkEstimator(p, 2_000_000)
+    t = feed(est, DT, 20, 2_000_000, 2_000_000)
+    t = feed(est, t, 3, 2_000_000, 1_000_000)  # half of 0.3 s never arrives (lost)
+    assert est.backlog_bytes > 5_000
+    t = feed(est, t, 2, 0, 0)  # the scheduler gave it nothing; nothing arrives, the link is alive
+    assert est.backlog_bytes > 0
+    feed(est, t, p.idle_clear_samples, 0, 0)
+    assert est.backlog_bytes == 0 and est.weight > 0
+
+
 def test_standing_queue_cuts_to_backoff_times_what_the_link_carries():
     """Queueing delay standing past congested_ms and rising: the estimate drops to (1 - backoff)
     x min(estimate, sent, delivered), from an estimate far above it."""

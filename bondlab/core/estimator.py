@@ -116,6 +116,11 @@ class EstimatorParams:
     # Unrepaired loss is never delivered: the count forgets with this time constant, so 1 % of
     # unrepaired loss reads as a few tens of ms of backlog, not a growing one.
     backlog_leak_s: float = 4.0
+    # A link given nothing that delivered nothing for this many reports in a row holds nothing: a
+    # FIFO with a backlog delivers it. What the count still shows is loss, and over a rate that
+    # fell with the idle link it kept the link's weight at 0, so it was given nothing: a real run
+    # starved a live 2 Mbps link for 3.3 s that way (the leak alone takes seconds).
+    idle_clear_samples: int = 3
     # Weights follow calm: a link's weight falls linearly with its queueing delay, to this share
     # at congested_ms. Two links whose estimates both ride 1.5x their sent rate would otherwise
     # keep any split; this moves load from the link that queues to the one that does not (a
@@ -155,6 +160,7 @@ class LinkEstimator:
         self._backlog_bits = 0.0
         self._unreported_s = 0.0  # time since the last delivery sample (a lost report spans two)
         self._reported = False  # counting starts with the first delivery sample
+        self._idle = 0  # delivery samples in a row with nothing given and nothing delivered
 
     @property
     def backlog_s(self) -> float:
@@ -267,14 +273,21 @@ class LinkEstimator:
                 self._backlog_bits -= delivered_bps * self._unreported_s
             self._reported = True
             self._unreported_s = 0.0
+        given = 0.0
         if self._reported and len(self._sent_hist) > p.report_lag:
-            self._backlog_bits += self._sent_hist[-1 - p.report_lag] * dt
+            given = self._sent_hist[-1 - p.report_lag]
+            self._backlog_bits += given * dt
+        if delivered_bps is not None:
+            self._idle = self._idle + 1 if delivered_bps == 0 and given == 0 else 0
+            if self._idle >= p.idle_clear_samples:
+                self._backlog_bits = 0.0
         self._backlog_bits = max(0.0, self._backlog_bits * (1.0 - dt / p.backlog_leak_s))
 
     def _restart(self) -> None:
         self.up = True
         self._backlog_bits = self._unreported_s = 0.0
         self._reported = False
+        self._idle = 0
         self._recent.clear()
         self._delivered_hist.clear()
         self._sent_hist.clear()
