@@ -64,6 +64,10 @@ class BondingController:
         self.messages: list[CongestionControl] = []
         self._held: deque[tuple[float, int, Any]] = deque()
         self.pick = self.scheduler.pick  # bound once: this is the per-packet hot path
+        # A frame's picks in one call, where the scheduler has it (DWRR): `pick` per packet else.
+        self.pick_many: Callable[[Sequence[int]], list[int | None]] | None = getattr(
+            self.scheduler, "pick_many", None
+        )
         # Optional scheduler hooks (core/schedulers/base.py), looked up once; RR and DWRR have none.
         self._observe: Callable[[float, Sequence[LinkFeedback]], None] | None = getattr(
             self.scheduler, "observe", None
@@ -73,6 +77,18 @@ class BondingController:
         )
         self._last_t = 0.0
         self.scheduler.set_weights(self.weights())
+
+    @property
+    def pick(self) -> Callable[[int], int | None]:
+        """One link per packet (None: no link may take it)."""
+        return self._pick
+
+    @pick.setter
+    def pick(self, fn: Callable[[int], int | None]) -> None:
+        # A picker set from outside (a test's, a wrapper) is asked packet by packet, so it sees
+        # every packet: the scheduler's batch call would go round it.
+        self._pick = fn
+        self.pick_many = None
 
     @classmethod
     def from_scenario(cls, scenario: Any, scheduler: str) -> BondingController:

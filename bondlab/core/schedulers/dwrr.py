@@ -72,6 +72,46 @@ class DeficitWeightedRoundRobin:
             return self._current
         return self._pick_next(size)
 
+    def pick_many(self, sizes: Sequence[int]) -> list[int | None]:
+        """`pick` for each size in turn, in one call: a frame's picks without a call per packet.
+
+        `_pick_next` and the usual case of `_new_rounds` are inlined: the same steps on the same
+        floats (min(c + q, cap) is `cap if cap < c + q else c + q`, as min picks the first of equals).
+        """
+        out: list[int | None] = []
+        append = out.append
+        credit, order, quantum, cap = self._credit, self._scan_order, self._quantum, self._cap
+        live, max_quantum, links = self._live, self._max_quantum, range(self.n_links)
+        current, cur = self._current, self._cur_credit
+        for size in sizes:
+            left = cur - size
+            if left >= 0:  # the link whose turn it is still has credit
+                cur = left
+                append(current)
+                continue
+            credit[current] = cur
+            if not live:
+                append(None)
+                continue
+            while True:
+                for i in order[current]:
+                    if credit[i] >= size:
+                        break
+                else:  # no link covers it: new rounds
+                    if max_quantum >= size:
+                        for j in links:
+                            c = credit[j] + quantum[j]
+                            credit[j] = cap[j] if cap[j] < c else c
+                    else:
+                        self._new_rounds(size)
+                    continue
+                break
+            cur = credit[i] - size
+            current = i
+            append(i)
+        self._current, self._cur_credit = current, cur
+        return out
+
     def _pick_next(self, size: int) -> int | None:
         # Only live links ever hold credit (weight 0 zeroes it), so credit >= size implies live.
         credit = self._credit
@@ -93,8 +133,11 @@ class DeficitWeightedRoundRobin:
         together; the cap is applied after, which equals capping round by round since credits
         only grow here.
         """
+        credit, quantum, cap = self._credit, self._quantum, self._cap
         if self._max_quantum >= size:  # the usual case: one round lets the heaviest link send
-            self._credit[:] = [min(c + q, cap) for c, q, cap in zip(self._credit, self._quantum, self._cap)]
+            for i in range(self.n_links):  # min(c + q, cap), without the call
+                c = credit[i] + quantum[i]
+                credit[i] = cap[i] if cap[i] < c else c
             return
         rounds = min(math.ceil((size - c) / q) for c, q in zip(self._credit, self._quantum) if q > 0)
         rounds = max(rounds, 1)
