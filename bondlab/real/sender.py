@@ -45,15 +45,39 @@ HANDSHAKE_TIMEOUT_S = 20.0
 WARMUP_PACKETS = 5
 WARMUP_LEAD_S = 0.3  # the last warm-up this long before the first frame (one interval of margin)
 LIBRIST_QUIET_INTERVALS = 3  # librist reports each live peer every interval; 3 missed = dead peer
+# librist's smoothed RTT starts from 0 (eight_times_rtt += sample - eight_times_rtt / 8, see
+# DEVELOPERS.md) and folds in one echo reply per RIST_PING_INTERVAL (100 ms): after n replies it
+# reads (1 - (7/8)^n) of the RTT. The sim's smoother starts at its first sample; so that both
+# worlds hand the estimator the same quantity, the real sender takes that factor back out
+# (counting replies by the time since the first nonzero RTT). Left in, a real run's base RTT
+# for its first 10 s was librist's still-rising value (84 ms on a 92 ms link): every P-frame's
+# queue then read as 10-20 ms of standing delay and the slow link stopped probing for 6 s.
+LIBRIST_RTT_EWMA = 1 / 8
+LIBRIST_PING_INTERVAL_S = 0.1
+
+
+def unbiased_rtt_ms(raw_ms: float, since_first_s: float) -> float:
+    """librist's zero-started RTT EWMA with its start-up bias taken out."""
+    replies = 1.0 + max(since_first_s, 0.0) / LIBRIST_PING_INTERVAL_S
+    return raw_ms / (1.0 - (1.0 - LIBRIST_RTT_EWMA) ** replies)
 
 
 class _LinkStats:
     """What librist reported for one link since the last tick (filled on librist threads)."""
 
-    __slots__ = ("rtt_ms", "bandwidth_bps", "sent", "retransmitted", "quality", "total_retransmitted")
+    __slots__ = (
+        "rtt_ms",
+        "first_rtt_at",
+        "bandwidth_bps",
+        "sent",
+        "retransmitted",
+        "quality",
+        "total_retransmitted",
+    )
 
     def __init__(self) -> None:
         self.rtt_ms: float | None = None
+        self.first_rtt_at: float | None = None  # CLOCK_MONOTONIC of librist's first nonzero RTT
         self.bandwidth_bps = 0.0
         self.sent = 0
         self.retransmitted = 0
@@ -130,6 +154,8 @@ class RealTransport:
                 self.heard[link] = True
             st = self._stats[link]
             st.rtt_ms = float(s.rtt_ms)
+            if st.rtt_ms and st.first_rtt_at is None:
+                st.first_rtt_at = self._stats_at[link]
             st.bandwidth_bps = float(s.bandwidth_bps)
             st.sent += s.sent
             st.retransmitted += s.retransmitted
@@ -173,10 +199,13 @@ class RealTransport:
                 if silent > LIBRIST_QUIET_INTERVALS * self.interval_ms / 1000.0:
                     age = max(age or 0.0, silent)
                 # librist reports rtt 0 until its first echo came back (its EWMA starts at zero).
+                rtt = None
+                if st.rtt_ms and st.first_rtt_at is not None:
+                    rtt = unbiased_rtt_ms(st.rtt_ms, now - st.first_rtt_at)
                 out.append(
                     PeerStats(
                         t=t,
-                        rtt_ms=st.rtt_ms or None,
+                        rtt_ms=rtt,
                         bandwidth_bps=st.bandwidth_bps,
                         sent=st.sent,
                         retransmitted=st.retransmitted,
