@@ -486,6 +486,24 @@ def test_loop_copies_only_while_the_other_used_links_carry_more_than_the_stream(
     assert reinject([est(weight=0.5, cap=4e6, health=1.0), est(weight=0.0)])[0] == 1
 
 
+def test_loop_copies_a_silent_links_bursts_whatever_room_the_others_show():
+    """A link that went silent (SILENT_COPY_S without a report showing an arrival) holds what it
+    was given in a hole: its bursts are copied even when the others' estimates show no room; one
+    only backed up (reports still show arrivals) needs the room."""
+    from bondlab.core.sender_loop import SILENT_COPY_S
+
+    def reinject(age):
+        loop = SenderLoop(scenario("encoder.start_bitrate_bps=1000000"), "dwrr", Tr(2))
+        loop.controller.estimators = [est(cap=9e9, age=age), est(weight=1.0, cap=1e5)]
+        loop.controller.pick = lambda size: 1
+        loop._in_flight[0].append(Burst(0, 0.0, False, 1, 100, 0.9, 0, [0], [100], link_end=100))
+        loop._reinject(0, 0.5)
+        return loop.record.reinjected
+
+    assert reinject(SILENT_COPY_S) == 1
+    assert reinject(SILENT_COPY_S - 0.1) == 0
+
+
 def test_loop_tick_keeps_the_latest_reported_byte_count_per_link():
     class Reports(Tr):
         def stats(self, t):
