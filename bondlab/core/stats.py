@@ -15,14 +15,14 @@ from dataclasses import dataclass
 class PeerStats:
     """One stats interval of one link, as the sender sees it at time `t`.
 
-        `bandwidth_bps` is librist's EWMA of what the sender pushed into the peer (not capacity);
-        `rtt_ms` is the smoothed echo RTT (queueing included), None before the first echo returned;
-        `sent_bytes` is what this sender handed to the link during the interval (None when librist
-        splits the packets itself); `delivered_bps` the delivery rate the receiver reported between
-        its last two reports heard (None when no new report arrived), `delivered_bytes` the cumulative
-    payload bytes in the latest report heard; `evidence_age_s` the time since
-        the last report that showed new packets arriving on the link (None: none yet), the only proof
-        that the uplink delivers, since replies on the reverse path can come while it drops all.
+    `bandwidth_bps` is librist's EWMA of what the sender pushed into the peer (not capacity);
+    `rtt_ms` is the smoothed echo RTT (queueing included), None before the first echo returned;
+    `sent_bytes` is what this sender handed to the link during the interval (None when librist
+    splits the packets itself); `delivered_bps` the delivery rate the receiver reported between
+    its last two reports heard (None when no new report arrived), `delivered_bytes` the cumulative
+    payload bytes in the latest report heard; `evidence_age_s` the time since the last report
+    that showed new packets arriving on the link (None: none yet), the only proof that the uplink
+    delivers, since replies on the reverse path can come while it drops all.
     """
 
     t: float  # seconds, end of the interval
