@@ -129,7 +129,7 @@ def test_on_stats_hands_the_rate_controller_the_bonds_signals_and_logs_its_messa
         seen.append((t, capacity, signals))
         return CongestionControl(t, 5_000_000, capacity, "congestion")
 
-    c.rate = SimpleNamespace(update=update)
+    c.rate = SimpleNamespace(update=update, reads_signals=True)
     c.estimators = [est(counted=3e6, srtt=40.0, weight=1.0), est(counted=2e6, srtt=80.0, weight=3.0)]
     with caplog.at_level("INFO", logger="bondlab.bonding"):
         c.on_stats(2.5, [ps(2.5), ps(2.5)])
@@ -137,6 +137,9 @@ def test_on_stats_hands_the_rate_controller_the_bonds_signals_and_logs_its_messa
     assert [(t, cap) for t, cap, _ in seen] == [(2.5, 5e6), (2.75, 5e6)]
     assert seen[0][2] == c.signals([1.0, 3.0], 2.5) and seen[1][2].interval_s == 0.25
     assert seen[1][2].rtt_ms == pytest.approx(70.0)
+    c.rate.reads_signals = False  # the headroom controller's case: the signals are not worked out
+    c.on_stats(3.0, [ps(3.0), ps(3.0)])
+    assert seen[-1][:2] == (3.0, 5e6) and seen[-1][2] is None
     assert caplog.messages[0] == (
         "congestion-control at t=2.50s: recommended-bitrate=5000000 (capacity 5000000 bps, congestion)"
     )

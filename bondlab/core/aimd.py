@@ -20,6 +20,8 @@ from bondlab.core.rate_controllers import RateSignals
 
 
 class AimdController:
+    reads_signals = True
+
     def __init__(
         self,
         start_bitrate: int,

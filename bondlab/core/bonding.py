@@ -131,7 +131,8 @@ class BondingController:
             self._observe(t, self.feedback(samples, dt))
         if self.rate is None or t < WARMUP_S or not decide:
             return None
-        msg = self.rate.update(t, self.total_capacity_bps, self.signals(weights, dt))
+        signals = self.signals(weights, dt) if self.rate.reads_signals else None
+        msg = self.rate.update(t, self.total_capacity_bps, signals)
         if msg is not None:
             self.messages.append(msg)
             log.info(

@@ -28,6 +28,8 @@ ROUND_BPS = 100_000
 
 
 class LadderController:
+    reads_signals = True
+
     def __init__(
         self,
         start_bitrate: int,

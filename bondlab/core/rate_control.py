@@ -49,6 +49,9 @@ class CongestionControl:
 
 
 class RateController:
+    # It reads the counted capacity only: the bond's RateSignals are not worked out for it.
+    reads_signals = False
+
     def __init__(
         self,
         start_bitrate: int,

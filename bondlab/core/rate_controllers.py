@@ -40,6 +40,7 @@ class RateSignals:
 class BitrateController(Protocol):
     bitrate: int
     headroom: float  # the start estimate of each link is its share of bitrate x headroom
+    reads_signals: bool  # False: `update` gets signals=None (they cost a tenth of each tick)
 
     def update(
         self, t: float, total_capacity_bps: float, signals: RateSignals | None = None

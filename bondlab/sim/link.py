@@ -8,7 +8,7 @@ import random
 from collections import deque
 from collections.abc import Sequence
 from itertools import compress, repeat
-from operator import add
+from operator import add, le, mul
 from typing import Any
 
 import numpy as np
@@ -38,15 +38,18 @@ class JitterDraws(Draws):
     (delay_ms, jitter_ms) worked out a block at a time: max(delay + jitter x (2r - 1), 0) / 1000,
     the same float operations, in numpy, as the per-packet formula (so the same values)."""
 
-    __slots__ = ("_key", "_delay_s")
+    __slots__ = ("_key", "_delay_s", "_arr")
 
     def __init__(self, rng: random.Random) -> None:
         super().__init__(rng)
         self._key: tuple[float, float] | None = None
         self._delay_s: list[float] = []
+        self._arr: np.ndarray = np.empty(0)  # `buf` as an array, for the block's delays
 
     def _refill(self, n: int) -> None:
-        super()._refill(n)
+        self._arr = np.concatenate((self._arr[self.pos :], self.rng.random_sample(max(self.block, n))))
+        self.buf = self._arr.tolist()
+        self.pos = 0
         self._key = None
 
     def delays_s(self, n: int, delay_ms: float, jitter_ms: float) -> list[float]:
@@ -56,7 +59,7 @@ class JitterDraws(Draws):
             self._refill(n)
             end = n
         if self._key != (delay_ms, jitter_ms):
-            d = delay_ms + jitter_ms * (2.0 * np.array(self.buf, dtype=float) - 1.0)
+            d = delay_ms + jitter_ms * (2.0 * self._arr - 1.0)
             self._delay_s = (np.where(d > 0.0, d, 0.0) / 1000.0).tolist()
             self._key = (delay_ms, jitter_ms)
         out = self._delay_s[self.pos : end]
@@ -150,11 +153,10 @@ class SimLink:
                 q.popleft()
                 continue
             deps, sizes, i, over = entry[0], entry[1], entry[2], entry[5]
-            gone = 0
-            while deps[i] <= t:  # stops inside: the latest departure is after t
-                gone += sizes[i] + over
-                i += 1
-            entry[2] = i
+            # Departures rise within a burst and its latest is after t: those left are a prefix.
+            j = bisect.bisect_right(deps, t, i)
+            gone = sum(sizes[i:j]) + (j - i) * over
+            entry[2] = j
             entry[4] -= gone
             self._queued_bytes -= gone
             break
@@ -192,11 +194,17 @@ class SimLink:
         if not n:
             return []
         queue = self._queue
-        room = limit - (self.queued_bytes(t) if queue else self._queued_bytes)
+        # At most the room: departures since the queue was last counted are not taken off yet.
+        # Counting them walks the queue, so it is done only when the difference could matter.
+        room = limit - self._queued_bytes
         over = WIRE_OVERHEAD_BYTES if data else 0
         if n == 1:  # echoes, resends, a small link's share: the same steps for one packet
+            if sizes[0] + over > room and queue:
+                room = limit - self.queued_bytes(t)
             return [self._send_one(t, sizes[0], over, room, hi, data)]
         total = sum(sizes) + n * over
+        if total > room and queue:
+            room = limit - self.queued_bytes(t)
         if total > room:  # tail drop: some of the burst does not fit
             return self._send_dropping(t, [size + over for size in sizes], room, data)
         served = self.service.serve_burst(t, sizes, over)
@@ -284,6 +292,21 @@ class SimLink:
     def _count_arrivals(self, arr: list[float], sizes: Sequence[int], over: int, data: bool) -> None:
         """Count arrivals (payload bytes of data, packets of any kind) in the report bins."""
         rx_bytes, rx_packets, inv = self.rx_bytes, self.rx_packets, self._inv_interval
+        low = int(min(arr) * inv)
+        high = low + 1
+        if int(max(arr) * inv) == high and high < len(rx_packets):
+            # The usual straddle, two bins: int(x) >= high iff x >= high (x >= 0), so the later
+            # bin's packets are picked in C, with the same products; integer sums are exact.
+            later = list(map(le, repeat(high), map(mul, arr, repeat(inv))))
+            n_later = later.count(True)
+            rx_packets[high] += n_later
+            rx_packets[low] += len(arr) - n_later
+            if data:
+                extra = over - WIRE_OVERHEAD_BYTES
+                late_bytes = sum(compress(sizes, later)) + n_later * extra
+                rx_bytes[high] += late_bytes
+                rx_bytes[low] += sum(sizes) + len(arr) * extra - late_bytes
+            return
         for arrival, size in zip(arr, sizes):
             k = int(arrival * inv)
             try:

@@ -3,33 +3,44 @@
 from __future__ import annotations
 
 import random
-from itertools import repeat, starmap
 from typing import Any
 
+import numpy as np
+
 DRAW_BLOCK = 1024
+
+
+def numpy_twin(rng: random.Random) -> np.random.RandomState:
+    """A numpy generator that continues `rng`'s stream bit for bit, a block per C call.
+
+    Both are the same Mersenne Twister (MT19937) with the same 53-bit double from two 32-bit
+    outputs, so numpy's legacy `random_sample` given `rng`'s state yields `rng.random()`'s values."""
+    _, state, _ = rng.getstate()
+    twin = np.random.RandomState()
+    twin.set_state(("MT19937", np.array(state[:-1], dtype=np.uint32), state[-1]))
+    return twin
 
 
 class Draws:
     """One random.Random's stream of `random()` values, drawn ahead a block at a time.
 
     Every consumer of the generator reads it through here, so the values used are the same
-    numbers in the same order as calling `rng.random()` each time; only the generator itself runs
-    ahead (its extra draws at the end of a run are never used). A burst takes its draws in one
-    slice instead of a Python call per packet.
+    numbers in the same order as calling `rng.random()` each time; only the generator (its numpy
+    twin, see `numpy_twin`) runs ahead: its extra draws at the end of a run are never used. A
+    burst takes its draws in one slice instead of a Python call per packet.
     """
 
     __slots__ = ("rng", "buf", "pos", "block")
 
     def __init__(self, rng: random.Random, block: int = DRAW_BLOCK) -> None:
-        self.rng = rng
+        self.rng = numpy_twin(rng)
         self.buf: list[float] = []
         self.pos = 0
         self.block = block
 
     def _refill(self, n: int) -> None:
         """Keep the unused draws and append a new block (at least n)."""
-        fresh = list(starmap(self.rng.random, repeat((), max(self.block, n))))
-        self.buf = self.buf[self.pos :] + fresh
+        self.buf = self.buf[self.pos :] + self.rng.random_sample(max(self.block, n)).tolist()
         self.pos = 0
 
     def take(self, n: int) -> list[float]:
