@@ -53,16 +53,20 @@ class DeficitWeightedRoundRobin:
         # lighter than 1/MAX_WEIGHT_RATIO of the heaviest need several rounds per packet instead,
         # so one near-dead link cannot inflate everyone's burst.
         reference = max(min(live), max(live) / MAX_WEIGHT_RATIO) if live else 0.0
+        quantum, credit, cap = self._quantum, self._credit, self._cap
+        floor = self.max_credit_quanta * MTU_BYTES  # _cap_for, inline (every stats tick)
         for i, w in enumerate(weights):
             if w <= 0:
-                self._quantum[i] = 0.0
-                self._credit[i] = 0.0
+                quantum[i] = 0.0
+                credit[i] = 0.0
+                cap[i] = floor
             else:
-                self._quantum[i] = self.quantum_bytes * w / reference
-            self._cap[i] = self._cap_for(self._quantum[i])
-            self._credit[i] = min(self._credit[i], self._cap[i])
-        self._live = any(q > 0 for q in self._quantum)
-        self._max_quantum = max(self._quantum)
+                q = quantum[i] = self.quantum_bytes * w / reference
+                cap[i] = self.max_credit_quanta * q if q > MTU_BYTES else floor
+                if credit[i] > cap[i]:
+                    credit[i] = cap[i]
+        self._live = any(q > 0 for q in quantum)
+        self._max_quantum = max(quantum)
         self._cur_credit = self._credit[self._current]
 
     def pick(self, size: int) -> int | None:
