@@ -10,7 +10,7 @@ from typing import Any
 log = logging.getLogger("bondlab.encoder")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per frame, and a frozen init costs 4x
 class Frame:
     frame_id: int
     capture_t: float  # seconds

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per link per tick, and a frozen init costs 4x
 class ReceiverReport:
     """One report from the receiver about one link (cumulative since the start of the run)."""
 

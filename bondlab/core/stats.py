@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per link per tick, and a frozen init costs 4x
 class PeerStats:
     """One stats interval of one link, as the sender sees it at time `t`.
 
