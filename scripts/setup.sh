@@ -23,7 +23,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.bondlab-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ] \
-   || [ bondlab/real/_librist_build.py -nt "$stamp" ]; then
+   || [ bondlab/real/_librist_build.py -nt "$stamp" ] || [ bondlab/real/_librist_cdef.py -nt "$stamp" ]; then
   echo "setup: installing bondlab and its Python dependencies into .venv" >&2
   .venv/bin/python -m pip install -q --upgrade pip setuptools wheel cffi
   .venv/bin/python -m pip install -q -e ".[dev,vm]"

@@ -21,16 +21,14 @@ from bondlab.api import simulate
 from bondlab.real.calibrate import (
     BOUNDS,
     METRICS,
-    PLOT_KINDS,
-    CalibrationFiles,
     Pair,
     calibration_failures,
     calibration_row,
     calibration_table,
     mean_over_seeds,
     relative_difference,
-    write_calibration,
 )
+from bondlab.real.calibration_report import PLOT_KINDS, CalibrationFiles, write_calibration
 from bondlab.results import StoredRun, load_run
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "seed-asymmetric.yaml"

@@ -15,8 +15,10 @@ from bondlab.core.estimator import EstimatorParams
 from bondlab.core.ewma import Ewma
 from bondlab.core.rate_control import CongestionControl, RateController
 from bondlab.core.schedulers import LinkFeedback
-from bondlab.core.sender_loop import STALL_HOLD_S, STALL_S, Burst, SenderLoop, SenderRecord
+from bondlab.core.sender_loop import STALL_HOLD_S, STALL_S, SenderLoop
+from bondlab.core.sender_record import SenderRecord
 from bondlab.core.stats import PeerStats
+from bondlab.core.transport import Burst
 from bondlab.scenario import load_scenario
 
 from conftest import SCENARIOS

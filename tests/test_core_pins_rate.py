@@ -16,7 +16,7 @@ from bondlab.core.metrics import METRIC_KEYS, build_metrics
 from bondlab.core.rate_control import RateController
 from bondlab.core.rate_controllers import RATE_CONTROLLERS, RateSignals, make_rate_controller
 from bondlab.core.receiver import PlayoutReport
-from bondlab.core.sender_loop import SenderRecord
+from bondlab.core.sender_record import SenderRecord
 from bondlab.scenario import load_scenario
 
 from conftest import SCENARIOS

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from bondlab.core.receiver import PlayoutReport
-from bondlab.core.sender_loop import SenderRecord
+from bondlab.core.sender_record import SenderRecord
 
 METRIC_KEYS = (
     "on_time_ratio",

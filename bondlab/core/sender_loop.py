@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import fields, replace
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Any
 
 from bondlab.core.bonding import BondingController
 from bondlab.core.encoder import EncoderModel, Frame
+from bondlab.core.sender_record import SenderRecord
 from bondlab.core.stats import PeerStats
+from bondlab.core.transport import Burst, Transport
 
 # A sender that fell behind its own clock (a CPU stall: frames due 60 ms ago leave now, in one
 # burst) sees every link back up at once; that backlog is its own doing, not the links'. Two
@@ -42,107 +44,6 @@ def _with_sent_bytes(s: PeerStats, sent_bytes: int) -> PeerStats:
 
 # Two report intervals without an arrival: a report lost now and then (1 % loss) is not silence.
 SILENT_COPY_S = 0.2
-
-
-@dataclass(slots=True)
-class Burst:
-    """Packets of one frame handed to one link together (or to librist, in weights-only mode)."""
-
-    frame_id: int
-    capture_t: float
-    is_iframe: bool
-    n_packets: int
-    frame_bytes: int
-    deadline: float
-    first_seq: int  # sequence number of the frame's first packet: seq - first_seq = index in frame
-    seqs: list[int] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)
-    link_end: int = 0  # payload bytes given to its link up to and including this burst
-
-    @property
-    def indices(self) -> list[int]:
-        """Position of each packet in its frame (the bonding header carries it)."""
-        return [s - self.first_seq for s in self.seqs]
-
-
-class Transport(Protocol):
-    """What a backend supplies besides a clock."""
-
-    def frame(self, frame_id: int, capture_t: float, is_iframe: bool, n_packets: int, nbytes: int) -> None:
-        """A frame was made (the sim's receiver learns it here; real headers carry it)."""
-        ...
-
-    def send(self, link: int | None, burst: Burst) -> None:
-        """Hand packets to `link` (None in weights-only mode: the transport splits them itself)."""
-        ...
-
-    def stats(self, t: float) -> list[PeerStats]:
-        """One sample per link for the interval ending at `t`, from feedback that arrived by `t`."""
-        ...
-
-    def set_weights(self, weights: Sequence[float]) -> None:
-        """Weights-only mode: the transport's own splitter gets the controller's weights."""
-        ...
-
-    def truth(self, t: float) -> dict[str, list[Any]]:
-        """Per-link facts the controller must not see, for the timeseries only ({} if unknown)."""
-        ...
-
-
-@dataclass
-class SenderRecord:
-    """What the sender did, for the one metric assembly (core.metrics.build_metrics)."""
-
-    frames: list[tuple[int, float, bool, int, int]] = field(default_factory=list)  # id, capture, I, n, bytes
-    frame_bitrates: list[int] = field(default_factory=list)  # encoder set-point per frame
-    link_bytes: list[int] = field(default_factory=list)
-    packets_sent: int = 0
-    dropped_at_sender: int = 0
-    reinjected: int = 0  # copies sent again on another link after their link went silent
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    columns: list[str] = field(default_factory=list)  # timeseries column names, one per row field
-    rows: list[tuple[Any, ...]] = field(default_factory=list)  # one per link per stats interval
-    duplicated: int = 0  # copies a redundant scheduler asked for (a second link per packet)
-    overhead_bytes: int = 0  # payload bytes of reinjected and duplicated copies
-
-    @property
-    def timeseries(self) -> dict[str, list[Any]]:
-        """The rows as columns (built once at the end: appending tuples is what the hot loop can afford)."""
-        if not self.rows:
-            return {name: [] for name in self.columns}
-        return {name: list(values) for name, values in zip(self.columns, zip(*self.rows), strict=True)}
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "frames": self.frames,
-            "frame_bitrates": self.frame_bitrates,
-            "link_bytes": self.link_bytes,
-            "packets_sent": self.packets_sent,
-            "dropped_at_sender": self.dropped_at_sender,
-            "reinjected": self.reinjected,
-            "duplicated": self.duplicated,
-            "overhead_bytes": self.overhead_bytes,
-            "messages": self.messages,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], timeseries: dict[str, list[Any]] | None = None) -> SenderRecord:
-        frames = [(int(f), float(c), bool(i), int(n), int(b)) for f, c, i, n, b in d["frames"]]
-        columns = list(timeseries or {})
-        rows = list(zip(*(timeseries or {}).values()))
-        return cls(
-            frames,
-            [int(b) for b in d["frame_bitrates"]],
-            [int(b) for b in d["link_bytes"]],
-            int(d["packets_sent"]),
-            int(d["dropped_at_sender"]),
-            int(d.get("reinjected", 0)),
-            list(d["messages"]),
-            columns,
-            rows,
-            int(d.get("duplicated", 0)),
-            int(d.get("overhead_bytes", 0)),
-        )
 
 
 class SenderLoop:

@@ -260,7 +260,7 @@ def _mark_unfinished(runs: list[_Job], why: str) -> None:
 
 def _store_finished(runs: list[_Job]) -> list[RealRunOutput]:
     """Assemble, store and publish every run whose raw files are complete (the sim's schema)."""
-    from bondlab.real.runner import RAW_FILES, assemble
+    from bondlab.real.assemble import RAW_FILES, assemble
 
     outputs = []
     for job in runs:

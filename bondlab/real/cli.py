@@ -94,7 +94,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from bondlab.api import simulate
     from bondlab.real.api import RealSetupError, real_runs
-    from bondlab.real.calibrate import write_calibration
+    from bondlab.real.calibration_report import write_calibration
     from bondlab.results import load_run
 
     scenarios = [load_scenario(p, args.set) for p in args.scenarios]

@@ -1,4 +1,4 @@
-"""Judging a real run from the wire: core's receiver over measured arrivals (runner.assemble).
+"""Judging a real run from the wire: core's receiver over measured arrivals (assemble.assemble).
 
 Inputs are plain arrays so that any assembly can reuse them: frames (frames.json rows), the wire's
 first arrivals (capture.WIRE_DTYPE, wire.npy), what librist delivered (receiver.ARRIVAL_DTYPE,

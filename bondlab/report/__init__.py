@@ -6,7 +6,7 @@ Reads results/<scenario>/<run-id>/ only (see bondlab.results); it never runs a s
 - `data`: what the plots draw, computed without drawing (capacity totals, up/down spans, grouping).
 - `rates`: time-series plots (encoder vs counted capacity; per link estimate, health, belief).
 - `outcomes`: bar and delay plots from metrics.json and delays_ms.npy.
-- `figures`: figure helpers and colours, shared with bondlab.real.calibrate.
+- `figures`: figure helpers and colours, shared with bondlab.real.calibration_report.
 
     python -m bondlab.report results report/
 """

@@ -1,4 +1,4 @@
-"""Figures of one (sim run, real run) pair for the calibration report (bondlab.real.calibrate):
+"""Figures of one (sim run, real run) pair for the calibration report (bondlab.real.calibration_report):
 encoder vs counted capacity and per-link estimates (the comparison report's plots, one row per
 backend), and per-link byte shares against the share bound."""
 

@@ -18,8 +18,8 @@ import simpy
 
 from bondlab.core.feedback import ReceiverReport
 from bondlab.core.receiver import BondedReceiver
-from bondlab.core.sender_loop import Burst
 from bondlab.core.stats import PeerStats
+from bondlab.core.transport import Burst
 from bondlab.scenario import Scenario
 from bondlab.sim.arq import INF, REORDER_S, Arq, Gap
 from bondlab.sim.link import SimLink

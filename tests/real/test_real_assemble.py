@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bondlab.real.assemble import assemble
 from bondlab.real.capture import WIRE_DTYPE
 from bondlab.real.protocol import HEADER_BYTES, BondHeader, pack, unpack
 from bondlab.real.receiver import ARRIVAL_DTYPE
-from bondlab.real.runner import assemble
 from bondlab.scenario import load_scenario
 
 from conftest import SCENARIOS

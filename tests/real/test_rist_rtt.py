@@ -2,7 +2,7 @@
 
 import pytest
 
-from bondlab.real.sender import LIBRIST_PING_INTERVAL_S, LIBRIST_RTT_EWMA, unbiased_rtt_ms
+from bondlab.real.transport import LIBRIST_PING_INTERVAL_S, LIBRIST_RTT_EWMA, unbiased_rtt_ms
 
 
 @pytest.mark.parametrize("rtt", [12.0, 92.0, 640.0])

@@ -1,5 +1,5 @@
 """CPU cost of the sender's per-packet write: the Python path (BondHeader + protocol.pack +
-RistSender.write per packet, as real/sender.py does) against RistSender.write_burst (header built
+RistSender.write per packet, as real/sender.py once did) against RistSender.write_burst (header built
 in C, one call per frame and link), side by side and interleaved in one run.
 
 The receiver runs in a child process, as in a real run, so this process's CPU is the sender's
@@ -105,7 +105,7 @@ class Bench:
 
     # -- one frame, two ways -------------------------------------------------------------------
     def frame_python(self) -> None:
-        """real/sender.py's path: a BondHeader, pack() and write() per packet."""
+        """The old sender path: a BondHeader, pack() and write() per packet."""
         n, fid, capture = PACKETS_PER_FRAME, self.frame_id, time.monotonic()
         seq = self.seq
         for idx in range(n):
