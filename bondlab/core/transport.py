@@ -46,7 +46,8 @@ class Transport(Protocol):
         ...
 
     def stats(self, t: float) -> list[PeerStats]:
-        """One sample per link for the interval ending at `t`, from feedback that arrived by `t`."""
+        """One sample per link for the interval ending at `t`, from feedback that arrived by `t`
+        (new objects each call: the loop fills in `sent_bytes`)."""
         ...
 
     def set_weights(self, weights: Sequence[float]) -> None:
