@@ -76,6 +76,11 @@ class BondingController:
             self.scheduler, "begin_frame", None
         )
         self._last_t = 0.0
+        # Each link's own weight and counted capacity as of the last stats tick: worked out once
+        # there, then read by the sender loop's record and copies (nothing changes the estimators
+        # until the next tick).
+        self.link_weights = [0.0] * n_links
+        self.link_counted = [0.0] * n_links
         self.scheduler.set_weights(self.weights())
 
     @property
@@ -104,8 +109,9 @@ class BondingController:
         rate = make_rate_controller(scenario)
         return cls(len(scenario.links), scheduler, params, b.quantum_bytes, b.max_credit_quanta, rate)
 
-    def weights(self) -> list[float]:
-        weights = [est.weight for est in self.estimators]
+    def weights(self, link_weights: Sequence[float] | None = None) -> list[float]:
+        """The scheduler's weights: each link's own (`link_weights`, if worked out already)."""
+        weights = [est.weight for est in self.estimators] if link_weights is None else list(link_weights)
         if not any(weights):  # every live link backed up: still better than holding the stream
             weights = [est.capacity_bps * est.health if est.up else 0.0 for est in self.estimators]
         return weights
@@ -124,7 +130,9 @@ class BondingController:
         mean = sum(live) / len(live) if live else None
         for est, sample in zip(self.estimators, samples, strict=True):
             est.update(sample, mean)
-        weights = self.weights()
+        self.link_weights = [est.weight for est in self.estimators]
+        self.link_counted = [est.counted_bps for est in self.estimators]
+        weights = self.weights(self.link_weights)
         self.scheduler.set_weights(weights)
         dt, self._last_t = max(t - self._last_t, 1e-6), t
         if self._observe is not None:
@@ -132,7 +140,7 @@ class BondingController:
         if self.rate is None or t < WARMUP_S or not decide:
             return None
         signals = self.signals(weights, dt) if self.rate.reads_signals else None
-        msg = self.rate.update(t, self.total_capacity_bps, signals)
+        msg = self.rate.update(t, sum(self.link_counted), signals)  # total_capacity_bps
         if msg is not None:
             self.messages.append(msg)
             log.info(

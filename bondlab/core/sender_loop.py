@@ -277,20 +277,23 @@ class SenderLoop:
         t = round(t, 6)
         bitrate = self.encoder.bitrate_bps
         facts = list(zip(*truth.values())) if truth else [()] * self.n_links
-        for i, (v, s, fact) in enumerate(zip(self.controller.view(), samples, facts, strict=True)):
+        ctl = self.controller
+        credits = ctl.scheduler.credits()
+        # controller.view()'s fields, with this tick's weights and counted capacity as worked out
+        for i, (est, s, fact) in enumerate(zip(ctl.estimators, samples, facts, strict=True)):
             rec.rows.append(
                 (
                     t,
                     i,
-                    v.est_capacity_bps,
-                    v.counted_bps,
-                    v.health,
-                    v.weight,
-                    v.up,
-                    v.credits_bytes,
+                    est.capacity_bps,
+                    ctl.link_counted[i],
+                    est.health,
+                    ctl.link_weights[i],
+                    est.up,
+                    credits[i],
                     s.rtt_ms,
                     s.bandwidth_bps,
-                    v.delivered_bps,
+                    est.delivered.value,
                     bitrate,
                     *fact,
                 )
