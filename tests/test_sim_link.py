@@ -42,6 +42,20 @@ def test_tail_drop_at_queue_bytes():
     assert out.count(None) == 2 and link.drops["queue"] == 2
 
 
+@pytest.mark.parametrize("burst", [False, True])
+def test_room_freed_by_departures_takes_new_packets(burst):
+    """A full queue takes packets again as its packets leave (12 ms each at 1 Mbps), not before:
+    the room is counted at the send time, whatever was counted last."""
+    sc = scenario([{"name": "a", "capacity_bps": 1_000_000, "queue_bytes": 15000}])
+    link = SimLink(sc, 0, 1)
+    assert None not in link.send_burst(0.0, [payload(1500)] * 10)  # exactly full
+    assert link.send(0.001, payload(1500)) is None  # nothing has left yet
+    two = [payload(1500)] * 2
+    got = link.send_burst(0.0245, two) if burst else [link.send(0.0245, size) for size in two]
+    assert None not in got  # two have left by 24.5 ms
+    assert link.send(0.0245, payload(1500)) is None and link.drops["queue"] == 2
+
+
 def test_capacity_drop_mid_queue_slows_queued_packets():
     """A capacity change applies to packets already queued (the timeline is known in advance)."""
     sc = scenario(
