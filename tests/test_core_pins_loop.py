@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bondlab.core.bonding import BACKLOG_SHARE, WARMUP_S, BondingController, LinkView
+from bondlab.core.bonding import BACKLOG_SHARE, WARMUP_S, BondingController
 from bondlab.core.estimator import EstimatorParams
 from bondlab.core.ewma import Ewma
 from bondlab.core.rate_control import CongestionControl, RateController
@@ -232,19 +232,6 @@ def test_release_begins_a_frame_for_each_held_packet_on_a_deadline_aware_schedul
     assert calls == [(1.0, 2.0, False), (1.0, 3.0, False)] and expired == 0 and len(out) == 2
 
 
-def test_view_reports_each_link_with_its_credit():
-    c = controller(2)
-    c.estimators = [
-        est(cap=3e6, counted=2e6, delivered=1e6, health=0.5, weight=1.5, rtt=70.0, loss=0.02),
-        est(cap=1e6, up=False, weight=0.0),
-    ]
-    credits = c.scheduler.credits()
-    assert c.view() == [
-        LinkView(3e6, 2e6, 1e6, 0.5, 1.5, credits[0], 70.0, 0.02, True),
-        LinkView(1e6, 0.0, None, 1.0, 0.0, credits[1], 0.0, 0.0, False),
-    ]
-
-
 # -- the loop --------------------------------------------------------------------------------------------
 class Tr:
     """A transport that records everything and reports every link delivering."""
@@ -390,12 +377,12 @@ def test_loop_records_one_row_per_link_per_tick_with_the_truth_columns_after():
     rec = loop.record
     assert rec.columns == [*SenderLoop.COLUMNS, "true_bps", "q"]
     assert len(rec.rows) == 2
-    views = loop.controller.view()
-    for i, row in enumerate(rec.rows):
-        v = views[i]
-        assert row[:2] == (0.05, i)
-        assert row[2:8] == (v.est_capacity_bps, v.counted_bps, v.health, v.weight, v.up, v.credits_bytes)
-        assert row[8:] == (50.0, 1e6, v.delivered_bps, 6_000_000, [1.0, 2.0][i], [3, 4][i])
+    ctl = loop.controller
+    credits = ctl.scheduler.credits()
+    for i, (row, e) in enumerate(zip(rec.rows, ctl.estimators, strict=True)):
+        assert row[:2] == (0.05, i)  # the tick's weight and counted capacity are the estimator's now
+        assert row[2:8] == (e.capacity_bps, e.counted_bps, e.health, e.weight, e.up, credits[i])
+        assert row[8:] == (50.0, 1e6, e.delivered.value, 6_000_000, [1.0, 2.0][i], [3, 4][i])
     ts = rec.timeseries
     assert ts["link"] == [0, 1] and ts["q"] == [3, 4] and ts["t"] == [0.05, 0.05]
     no_truth = SenderLoop(scenario(), "dwrr", Tr(2))

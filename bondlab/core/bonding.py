@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bondlab.core.estimator import EstimatorParams, LinkEstimator
@@ -25,21 +24,6 @@ WARMUP_S = 2.5
 # falls from a quarter of it): the other half is for the way there, jitter and one repair.
 BACKLOG_SHARE = 0.5
 T = TypeVar("T")
-
-
-@dataclass(slots=True)  # not frozen: a fresh snapshot every tick, and half the cost to build
-class LinkView:
-    """What the controller believes about one link, for the timeseries."""
-
-    est_capacity_bps: float
-    counted_bps: float
-    delivered_bps: float | None
-    health: float
-    weight: float
-    credits_bytes: float
-    rtt_ms: float
-    loss: float
-    up: bool
 
 
 class BondingController:
@@ -223,20 +207,3 @@ class BondingController:
         waiting.extend(self._held)
         self._held = waiting
         return out, expired
-
-    def view(self) -> list[LinkView]:
-        credits = self.scheduler.credits()
-        return [
-            LinkView(
-                est.capacity_bps,
-                est.counted_bps,
-                est.delivered.value,
-                est.health,
-                est.weight,
-                credits[i],
-                est.rtt.get(),
-                est.loss.get(),
-                est.up,
-            )
-            for i, est in enumerate(self.estimators)
-        ]

@@ -279,7 +279,8 @@ class SenderLoop:
         facts = list(zip(*truth.values())) if truth else [()] * self.n_links
         ctl = self.controller
         credits = ctl.scheduler.credits()
-        # controller.view()'s fields, with this tick's weights and counted capacity as worked out
+        # What the controller believes about each link this tick (its weights and counted capacity
+        # as on_stats worked them out), beside the sample and the truth
         for i, (est, s, fact) in enumerate(zip(ctl.estimators, samples, facts, strict=True)):
             rec.rows.append(
                 (
