@@ -241,7 +241,7 @@ class RealTransport:
     def revived(self, link: int) -> None:
         """The controller took `link` back after it was down: librist's receiver had let that flow
         die (no packet for 2 s), so the flow starts again, from its first packet to arrive. The
-        first warm-up goes now, the others a spacing apart as the loop calls in (frames, ticks)."""
+        first warm-up goes now, the others a spacing apart, written at the loop's next frames."""
         if not self.weighted:
             self._warm(link)
             now = time.monotonic()
