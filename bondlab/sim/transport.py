@@ -99,10 +99,7 @@ class SimTransport:
             raise ValueError("the sim has no weights-only transport: pick a link per packet")
         now = self.env.now
         sizes, seqs = burst.sizes, burst.seqs
-        counter, nbytes = self.counters[link], sum(sizes)  # RistStatsCounter.on_send_burst, inline
-        counter.sent += len(sizes)
-        counter.bytes += nbytes
-        counter.total_bytes += nbytes
+        self.counters[link].on_send_burst(len(sizes), sum(sizes))
         sim_link = self.links[link]
         arrivals = sim_link.send_burst(now, sizes)
         arq = self.arq
