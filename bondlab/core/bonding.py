@@ -45,6 +45,8 @@ class BondingController:
         start = rate.bitrate * rate.headroom if rate is not None else 1_000_000
         self.estimators = [LinkEstimator(params, start / n_links) for _ in range(n_links)]
         self.rate = rate
+        # A rate controller that reads each link's samples (forecast) says what each link counts.
+        self._observe_links: Callable[..., list[float]] | None = getattr(rate, "observe", None)
         self.messages: list[CongestionControl] = []
         self._held: deque[tuple[float, int, Any]] = deque()
         self.pick = self.scheduler.pick  # bound once: this is the per-packet hot path
@@ -115,7 +117,10 @@ class BondingController:
         for est, sample in zip(self.estimators, samples, strict=True):
             est.update(sample, mean)
         self.link_weights = [est.weight for est in self.estimators]
-        self.link_counted = [est.counted_bps for est in self.estimators]
+        if self._observe_links is not None:  # a controller that counts links its own way
+            self.link_counted = self._observe_links(t, samples, self.estimators)
+        else:
+            self.link_counted = [est.counted_bps for est in self.estimators]
         weights = self.weights(self.link_weights)
         self.scheduler.set_weights(weights)
         dt, self._last_t = max(t - self._last_t, 1e-6), t

@@ -48,85 +48,13 @@ The way out used here (delay-based, in the spirit of LEDBAT/BBR):
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
+from bondlab.core.estimator_params import EstimatorParams
 from bondlab.core.ewma import Ewma
 from bondlab.core.health import falloff, health
 from bondlab.core.stats import PeerStats
 
-
-@dataclass
-class EstimatorParams:
-    alpha: float = 0.125  # smoothing of RTT and loss for health: about 8 samples, under a second
-    rtt_limit_ms: float = 1000.0  # health 0 at this RTT (scenario's rtt_limit_ms)
-    loss_limit: float = 0.2  # health 0 at this loss (scenario's loss_limit)
-    probe_gain: float = 0.25  # fractional growth per second while app-limited
-    probe_cap: float = 0.5  # estimate may exceed the sent rate by this fraction
-    congested_ms: float = 40.0  # queueing delay that means "saturated": ~1/3 of an I-frame's spread
-    backoff: float = 0.15  # a cut leaves 15 % of the link's rate spare, enough to drain its queue
-    # Receiver reports come every stats interval (100 ms) and echoes every 100 ms: 5 reports in a
-    # row without new arrivals is no accident at any loss below ~50 %, and it takes a dead link out
-    # within 0.5 s + the last report's way back (+45 ms), inside the playout slack of a frame.
-    down_after_s: float = 0.5
-    cold_start_bps: float = 500_000.0  # a link back from the dead earns its rate from here
-    floor_bps: float = 100_000.0  # never estimate below this: a live link keeps a trickle to probe
-    rtt_min_window_s: float = 10.0  # base RTT: long enough to span queue cycles, short for handovers
-    # A delivery sample spans one report interval, three frames: an I-frame (4 P-frames) in it
-    # nearly doubles the rate. An EWMA of 1/10 (about 1 s) averages that away; the max over 3 s
-    # keeps the best recent rate after the load moves away.
-    delivered_alpha: float = 0.1
-    evidence_window_s: float = 3.0
-    # Counted capacity may exceed the delivered rate by this much while no queue builds: more than
-    # the rate controller's headroom x margin (1.1 x 1.05), so it can still climb, by steps of up
-    # to 1.3 / 1.1 = 18 % (from 6 to 11 Mbps in four raises).
-    evidence_allowance: float = 0.3
-    # Delivered below `overload_ratio` x sent over the last `overload_samples` intervals (1 s,
-    # so an I-frame burst falls in both sums), the sent side `report_lag` intervals earlier (the
-    # one-way delay plus the report's phase): the link takes less than it is given. A congestion
-    # signal that needs no RTT echo and shows from the first second (cold start with equal
-    # weights); 1 % loss and the edges of an I-frame stay far above 0.8.
-    overload_ratio: float = 0.8
-    overload_samples: int = 10
-    report_lag: int = 1
-    # A saturated link delivers its capacity: the mean of the last `cut_samples` raw delivery
-    # samples (0.3 s: the queue that set off the cut kept the link busy for them) bounds the cut.
-    cut_samples: int = 3
-    # An I-frame queues for ~100 ms even on a half-loaded link; that drains before the next one
-    # and is no reason to cut. Only a standing queue is: the smoothed RTT stayed above base +
-    # congested_ms x `standing_frac` for the whole last `standing_s` (a queue that does not drain
-    # within a second is building, CoDel's rule with librist's sample rate).
-    standing_s: float = 1.0
-    standing_frac: float = 0.6
-    # What a link delivered while congested is its capacity. Until it shows more, the counted
-    # capacity stays within this of that ceiling: the allowance above is for climbing, and a link
-    # known to saturate at X has nothing to climb to above X.
-    ceiling_allowance: float = 0.05
-    # The ceiling is stale once the link's smoothed delivery reaches `stale_load` of it while its
-    # queue stayed under congested_ms x `stale_queue` for `stale_calm_s` (it queued at that rate
-    # before: its capacity rose). A second spans an I-frame's queue and its draining.
-    stale_load: float = 0.9
-    stale_queue: float = 0.25
-    stale_calm_s: float = 1.0
-    # What the link was given and has not delivered yet (our count against the receiver's, lagged
-    # as reports are) is its backlog; a new packet waits backlog / delivery rate behind it. Echoes
-    # wait there too, so only this count shows a queue the moment capacity collapses. The weight
-    # falls (raised-cosine) from half `backlog_limit_s` to 0 at it: a packet the link cannot
-    # deliver in time goes to another link (the bond sets it from the playout latency).
-    backlog_limit_s: float = 0.5
-    # Unrepaired loss is never delivered: the count forgets with this time constant, so 1 % of
-    # unrepaired loss reads as a few tens of ms of backlog, not a growing one.
-    backlog_leak_s: float = 4.0
-    # A link given nothing that delivered nothing for this many reports in a row holds nothing: a
-    # FIFO with a backlog delivers it. What the count still shows is loss, and over a rate that
-    # fell with the idle link it kept the link's weight at 0, so it was given nothing: a real run
-    # starved a live 2 Mbps link for 3.3 s that way (the leak alone takes seconds).
-    idle_clear_samples: int = 3
-    # Weights follow calm: a link's weight falls linearly with its queueing delay, to this share
-    # at congested_ms. Two links whose estimates both ride 1.5x their sent rate would otherwise
-    # keep any split; this moves load from the link that queues to the one that does not (a
-    # capacity that rose), until their queues match. Not lower: an I-frame's queue is no reason
-    # to starve a link.
-    queue_weight_floor: float = 0.5
+__all__ = ["EstimatorParams", "LinkEstimator"]
 
 
 class LinkEstimator:
@@ -161,6 +89,8 @@ class LinkEstimator:
         self._unreported_s = 0.0  # time since the last delivery sample (a lost report spans two)
         self._reported = False  # counting starts with the first delivery sample
         self._idle = 0  # delivery samples in a row with nothing given and nothing delivered
+        self._train_inv = Ewma(params.train_alpha)  # seconds per bit of the link's packet trains
+        self.self_inflicted = False  # its queue is the sender's own: not counted against its health
 
     @property
     def backlog_s(self) -> float:
@@ -184,11 +114,29 @@ class LinkEstimator:
         return falloff(self.backlog_s, self.p.backlog_limit_s)
 
     @property
+    def silence_factor(self) -> float:
+        """1 while reports show arrivals, falling to 0 at `silent_after_s` without any: a link
+        going quiet gets less at once, before the down verdict (what it is given may be lost)."""
+        return falloff(self.evidence_age_s, self.p.silent_after_s)
+
+    @property
     def weight(self) -> float:
         if not self.up:
             return 0.0
         queued = max(self.p.queue_weight_floor, 1.0 - self.queue_delay_ms / self.p.congested_ms)
-        return self.capacity_bps * self.health * self.backlog_factor * queued
+        return self.capacity_bps * self.health * self.backlog_factor * queued * self.silence_factor
+
+    @property
+    def train_bps(self) -> float | None:
+        """The link's smoothed packet-train rate: what it delivers when given more than it can send."""
+        inv = self._train_inv.value
+        return None if inv is None else 1.0 / inv
+
+    @property
+    def busy(self) -> bool:
+        """It delivers near its train rate: the link carries what its capacity allows."""
+        train = self.train_bps
+        return train is not None and self.delivered.get() >= self.p.busy_ratio * train
 
     @property
     def delivered_max_bps(self) -> float | None:
@@ -249,17 +197,33 @@ class LinkEstimator:
             self.sent_bps.update(sent)
             self._sent_hist.append(sent)
         self._count_backlog(s.delivered_bps, dt)
+        if self._reported:  # copies queue behind what the link holds from the moment they are sent
+            self._backlog_bits += 8.0 * s.copied_bytes
         if s.delivered_bps is not None:
             self._recent.append(s.delivered_bps)
             self._delivered_hist.append(s.delivered_bps)
             self._track_max(self._burst_window, s.t, s.delivered_bps)
             self._track_max(self._delivered_window, s.t, self.delivered.update(s.delivered_bps))
+        if s.train_bps is not None:
+            self._train_inv.update(1.0 / max(s.train_bps, 1.0))
         if s.rtt_ms is not None:
             self._track_min(self._rtt_window, s.t, s.rtt_ms, self.p.rtt_min_window_s)
             self._track_min(self._rtt_recent, s.t, s.rtt_ms, self.p.standing_s)
-            self.rtt.update(s.rtt_ms)
             self._prev_rtt, self._last_rtt = self._last_rtt, s.rtt_ms
-        self.loss.update(max(0.0, min(1.0, 1.0 - s.quality / 100.0)) if s.sent else 0.0)
+        # Overload is not failure. A link that is overloaded, or busy (delivering at its train
+        # rate) behind a queue, carries all it can: the RTT and the retransmissions of tail drops
+        # that queue brings are the sender's own doing, answered by the rate controller, not by
+        # the link's health. Health reads the RTT without that queue (the path's) and no loss
+        # while it lasts. A link whose RTT rose while it delivers less than its trains show (a
+        # path delay spike, a stalling modem) is not busy: its RTT and loss count in full.
+        self.self_inflicted = self.overloaded or (
+            self.busy and self.queue_delay_ms >= 0.5 * self.p.congested_ms
+        )
+        if s.rtt_ms is not None:
+            base = self.rtt_min_ms
+            self.rtt.update(base if self.self_inflicted and base is not None else s.rtt_ms)
+        if not self.self_inflicted:
+            self.loss.update(max(0.0, min(1.0, 1.0 - s.quality / 100.0)) if s.sent else 0.0)
         if self._last_rtt is not None:
             self._update_capacity(s.t, self.sent_bps.get(), dt, bond_mean_bps or self.capacity_bps)
         self.health = health(self.loss.get(), self.rtt.get(), self.p.loss_limit, self.p.rtt_limit_ms)
@@ -291,7 +255,7 @@ class LinkEstimator:
         self._recent.clear()
         self._delivered_hist.clear()
         self._sent_hist.clear()
-        for ewma in (self.rtt, self.loss, self.delivered, self.sent_bps):
+        for ewma in (self.rtt, self.loss, self.delivered, self.sent_bps, self._train_inv):
             ewma.reset()
         self._rtt_window.clear()
         self._rtt_recent.clear()
@@ -378,5 +342,8 @@ class LinkEstimator:
             cap = max(sent, p.cold_start_bps) * (1.0 + p.probe_cap)
             if self.ceiling is not None:
                 cap = max(cap, (1.0 - p.backoff) * self.ceiling[1])
+            train = self.train_bps
+            if train is not None:  # its trains show the capacity it has, given load or not
+                cap = max(cap, (1.0 - p.backoff) * train)
             self.capacity_bps = max(min(grown, cap), min(sent, cap))
         self.capacity_bps = max(self.capacity_bps, p.floor_bps)

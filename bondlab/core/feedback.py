@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bondlab.core.trains import train_rate_bps
+
 
 @dataclass(slots=True)  # not frozen: one per link per tick, and a frozen init costs 4x
 class ReceiverReport:
@@ -20,6 +22,10 @@ class ReceiverReport:
     payload_bytes: int  # bonding payload bytes that arrived on this link (each packet's first time here)
     packets: int  # packets that arrived on this link's uplink, data and control alike
     last_arrival: float = 0.0  # receiver's clock at the latest arrival on this link (0: none)
+    # Packet-train dispersion sums over the link's trains (core/trains.py): how fast it delivers
+    # what it is given at once, whatever it is given on average.
+    train_sxx: float = 0.0
+    train_sxy: float = 0.0
 
 
 class ReportTracker:
@@ -29,6 +35,7 @@ class ReportTracker:
         self.last: ReceiverReport | None = None
         self._used: ReceiverReport | None = None
         self.evidence_t: float | None = None  # sender time of the last report showing new arrivals
+        self.train_bps: float | None = None  # train rate over the reports the last `take` used
 
     def on_report(self, now: float, report: ReceiverReport) -> None:
         """A report arrived at sender time `now`; reordered or duplicate reports are ignored."""
@@ -45,13 +52,15 @@ class ReportTracker:
         return None if self.last is None else self.last.payload_bytes
 
     def take(self, now: float) -> tuple[float | None, float | None]:
-        """(delivery rate since the previous take, seconds since the uplink last proved alive)."""
-        rate = None
+        """(delivery rate since the previous take, seconds since the uplink last proved alive); the
+        train rate over the same reports is left in `train_bps`."""
+        rate = self.train_bps = None
         last, used = self.last, self._used
         if last is not None and used is not None and last.number > used.number:
             dt = last.rx_time - used.rx_time
             if dt > 0:
                 rate = (last.payload_bytes - used.payload_bytes) * 8 / dt
+            self.train_bps = train_rate_bps(last.train_sxx - used.train_sxx, last.train_sxy - used.train_sxy)
         if last is not None:
             self._used = last
         age = None if self.evidence_t is None else max(now - self.evidence_t, 0.0)

@@ -1,6 +1,7 @@
 """Encoder bitrate controllers behind one interface, chosen by `bonding.rate_controller`.
 
 * `headroom` (default): core/rate_control.py, the counted capacity over a headroom.
+* `forecast`: what each link will deliver within the playout latency (core/forecast.py).
 * `ladder`: belacoder's RTT and send-backlog ladder (core/ladder.py).
 * `aimd`: multiplicative cut on sustained pressure, additive climb (core/aimd.py).
 * `none`: no messages; the encoder keeps its start bitrate (also `rate_control: false`).
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 
 from bondlab.core.rate_control import CongestionControl, RateController
 
-RATE_CONTROLLERS = ("headroom", "ladder", "aimd", "none")
+RATE_CONTROLLERS = ("headroom", "forecast", "ladder", "aimd", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,19 @@ def make_rate_controller(scenario: Any) -> BitrateController | None:
             b.headroom,
             b.raise_hold_s,
             b.raise_step,
+        )
+    if name == "forecast":
+        from bondlab.core.forecast import ForecastController
+
+        return ForecastController(
+            len(scenario.links),
+            e.start_bitrate_bps,
+            e.min_bitrate_bps,
+            e.max_bitrate_bps,
+            scenario.receiver.latency_ms / 1000.0,
+            b.stats_interval_ms / 1000.0,
+            e.reaction_delay_ms / 1000.0,
+            b.headroom,
         )
     if name == "ladder":
         from bondlab.core.ladder import LadderController

@@ -53,6 +53,7 @@ class SenderLoop:
         self.progress = progress
         self.record = SenderRecord(link_bytes=[0] * self.n_links)
         self._interval_bytes = [0] * self.n_links
+        self._interval_copies = [0] * self.n_links  # reinjected copies, the same way
         self._was_up = [True] * self.n_links
         self._was_usable = [True] * self.n_links
         # Bursts still inside their playout deadline, per link: what a link that falls silent may
@@ -159,6 +160,7 @@ class SenderLoop:
         elif copy:  # a one-off catch-up, not load the estimator should read as this link's rate
             self.record.reinjected += len(b.sizes)
             self.record.overhead_bytes += nbytes
+            self._interval_copies[li] += nbytes  # but it queues there all the same
         else:
             self._interval_bytes[li] += nbytes
             self.record.packets_sent += len(b.sizes)
@@ -209,9 +211,11 @@ class SenderLoop:
     def on_tick(self, t: float) -> None:
         samples = self.transport.stats(t)
         if not self.weights_only:  # what the loop handed each link this interval: only it knows
-            for s, n in zip(samples, self._interval_bytes, strict=True):
+            for s, n, c in zip(samples, self._interval_bytes, self._interval_copies, strict=True):
                 s.sent_bytes = n
+                s.copied_bytes = c
         self._interval_bytes = [0] * self.n_links
+        self._interval_copies = [0] * self.n_links
         for i, s in enumerate(samples):
             if s.delivered_bytes is not None:
                 self._reported[i] = s.delivered_bytes

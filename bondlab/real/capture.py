@@ -21,14 +21,17 @@ Receiver reports (protocol.pack_report): every stats interval, one UDP datagram 
 the link's receiver address to its sender address, port RR_BASE_PORT + link index: cumulative
 distinct bonding payload bytes, packets of any kind that reached librist's port on that link
 (data, retransmissions, librist's control packets: a link the scheduler gives no data still
-proves it is alive, as in the sim) and the wire time of the latest of them. They leave by the
+proves it is alive, as in the sim), the wire time of the latest of them, and the link's
+packet-train dispersion sums: one `core.trains.TrainMeter` per link is fed each data packet
+counted in the payload bytes (first arrival on the link, not warm-up) with its wire time, and
+flushed before each report so the last train before a pause counts too. They leave by the
 link's own veth, so the reverse netem delays, loses and blacks them out as it does librist's
 NACKs and echoes. Values are cumulative, so a lost report only costs freshness.
 
 `python -m bondlab.real.capture CONFIG.json OUT_DIR` (in the receiver namespace) runs until SIGTERM
 and writes OUT_DIR/wire.npy (first arrival per bonding seq, WIRE_DTYPE) and wire.json (per-link
-duplicates, packets without a bonding header, kernel drops, reports sent, own CPU use), each
-atomically (tmp + rename).
+duplicates, packets without a bonding header, packet trains counted, kernel drops, reports sent,
+own CPU use), each atomically (tmp + rename).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from bondlab.core.trains import TrainMeter
 from bondlab.real.protocol import MAGIC, RR_BASE_PORT, WARMUP_FRAME_ID, ReceiverReport, pack_report
 
 log = logging.getLogger("bondlab.real.capture")
@@ -163,6 +167,8 @@ class LinkCounters:
     other: int = 0  # matched the filter but carry no bonding header (librist control, keepalives)
     other_bytes: int = 0
     reports: int = 0
+    # the same packets, by frame, with their wire times: the packet-train sums of the reports
+    meter: TrainMeter = field(default_factory=TrainMeter, repr=False)
 
 
 class WireCapture:
@@ -196,7 +202,7 @@ class WireCapture:
     def drain(self, link: int, limit: int = 256) -> int:
         """Read what is queued on one link's socket (at most `limit` packets)."""
         sock, buf, c = self.socks[link], self.buf, self.counters[link]
-        seen, rows = self.seen, self.rows
+        seen, rows, on_packet = self.seen, self.rows, c.meter.on_packet
         for k in range(limit):
             try:
                 n, anc, _flags, _addr = sock.recvmsg_into([buf], _ANC_SPACE)
@@ -223,6 +229,7 @@ class WireCapture:
                 c.seen.add(seq)
                 c.packets += 1
                 c.payload_bytes += payload
+                on_packet(fid, seq, payload, t)
             if seq in seen:
                 c.duplicates += 1
                 continue
@@ -239,7 +246,11 @@ class WireCapture:
         now = time.monotonic()
         for i, (link, c) in enumerate(zip(self.links, self.counters, strict=True)):
             c.reports += 1
-            data = pack_report(ReceiverReport(i, c.reports, now, c.payload_bytes, c.arrivals, c.last_t))
+            meter = c.meter
+            meter.flush(now)  # the last train before a pause: nothing closes it otherwise
+            data = pack_report(
+                ReceiverReport(i, c.reports, now, c.payload_bytes, c.arrivals, c.last_t, meter.sxx, meter.sxy)
+            )
             try:
                 self.report_socks[i].sendto(data, (link["sender_ip"], self.report_port + i))
             except OSError as exc:  # a full socket buffer or an ICMP error: the next report has it all
@@ -291,6 +302,7 @@ def save(cap: WireCapture, out: Path, cpu_s: float, wall_s: float) -> None:
         "arrivals": [c.arrivals for c in cap.counters],
         "payload_bytes": [c.payload_bytes for c in cap.counters],
         "duplicates": [c.duplicates for c in cap.counters],
+        "trains": [c.meter.trains for c in cap.counters],
         "other_packets": [c.other for c in cap.counters],
         "other_bytes": [c.other_bytes for c in cap.counters],
         "reports_sent": [c.reports for c in cap.counters],

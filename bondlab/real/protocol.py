@@ -65,8 +65,9 @@ def unpack(payload: bytes) -> BondHeader:
 
 RR_MAGIC = b"BLRR"
 RR_BASE_PORT = 7000  # link i's reports go to its sender_ip, port RR_BASE_PORT + i, over link i
-# magic, link, report number, send time, payload bytes, packets, latest wire arrival
-_REPORT = struct.Struct("!4sHIdQQd")
+# magic, link, report number, send time, payload bytes, packets, latest wire arrival,
+# packet-train sums Sxx (bytes^2) and Sxy (bytes x s)
+_REPORT = struct.Struct("!4sHIdQQddd")
 REPORT_BYTES = _REPORT.size
 
 
@@ -83,8 +84,12 @@ class ReceiverReport:
     packet that reached librist's port on this link: data, retransmissions and librist's own
     control packets (RTCP, echoes), so a link that carries no data still shows it is alive.
     `last_arrival_t` is the wire time of the latest of those (0.0 before the first). Times are the
-    receiver's CLOCK_MONOTONIC (the sender's clock too, on one kernel). Being cumulative, a lost
-    report costs freshness only: the next one carries all of it.
+    receiver's CLOCK_MONOTONIC (the sender's clock too, on one kernel). `train_sxx`, `train_sxy`
+    are the link's packet-train dispersion sums (core/trains.py: per train of one frame's packets
+    on this link, counted as for `payload_bytes`, the least-squares sums of wire time on cumulative
+    payload bytes in sequence order); the sender reads the link's train rate from their growth
+    between two reports. Being cumulative, a lost report costs freshness only: the next one
+    carries all of it.
     """
 
     link: int
@@ -93,20 +98,32 @@ class ReceiverReport:
     payload_bytes: int
     packets: int
     last_arrival_t: float
+    train_sxx: float = 0.0
+    train_sxy: float = 0.0
 
 
 def pack_report(r: ReceiverReport) -> bytes:
-    return _REPORT.pack(RR_MAGIC, r.link, r.number, r.send_t, r.payload_bytes, r.packets, r.last_arrival_t)
+    return _REPORT.pack(
+        RR_MAGIC,
+        r.link,
+        r.number,
+        r.send_t,
+        r.payload_bytes,
+        r.packets,
+        r.last_arrival_t,
+        r.train_sxx,
+        r.train_sxy,
+    )
 
 
 def unpack_report(data: bytes) -> ReceiverReport:
     """Parse a receiver report datagram; ValueError if it is not one."""
     if len(data) != REPORT_BYTES:
         raise ValueError(f"receiver report must be {REPORT_BYTES} bytes, got {len(data)}")
-    magic, link, number, send_t, nbytes, packets, last_t = _REPORT.unpack(data)
+    magic, link, number, send_t, nbytes, packets, last_t, sxx, sxy = _REPORT.unpack(data)
     if magic != RR_MAGIC:
         raise ValueError("datagram does not start with the receiver report magic")
-    return ReceiverReport(link, number, send_t, nbytes, packets, last_t)
+    return ReceiverReport(link, number, send_t, nbytes, packets, last_t, sxx, sxy)
 
 
 def find_header(udp_payload: bytes | bytearray | memoryview, start: int = 0, end: int | None = None) -> int:

@@ -179,7 +179,14 @@ class RealTransport:
                     except ValueError:
                         continue
                     report = ReceiverReport(
-                        i, r.number, r.send_t, r.payload_bytes, r.packets, r.last_arrival_t
+                        i,
+                        r.number,
+                        r.send_t,
+                        r.payload_bytes,
+                        r.packets,
+                        r.last_arrival_t,
+                        train_sxx=r.train_sxx,
+                        train_sxy=r.train_sxy,
                     )
                     if self.t0 == 0.0:
                         continue  # before the run's time 0: nothing to date it against
@@ -213,6 +220,7 @@ class RealTransport:
                         delivered_bps=delivered,
                         evidence_age_s=age,
                         delivered_bytes=tracker.delivered_bytes,
+                        train_bps=tracker.train_bps,
                     )
                 )
                 st.sent = st.retransmitted = 0

@@ -62,6 +62,7 @@ class RistStatsCounter:
             delivered_bps=delivered,
             evidence_age_s=age,
             delivered_bytes=self.reports.delivered_bytes,
+            train_bps=self.reports.train_bps,
         )
         self.sent = self.retransmitted = self.bytes = 0
         return stats

@@ -19,6 +19,7 @@ import simpy
 from bondlab.core.feedback import ReceiverReport
 from bondlab.core.receiver import BondedReceiver
 from bondlab.core.stats import PeerStats
+from bondlab.core.trains import MIN_TRAIN_PACKETS, train_sums
 from bondlab.core.transport import Burst
 from bondlab.scenario import Scenario
 from bondlab.sim.arq import INF, REORDER_S, Arq, Gap
@@ -59,6 +60,10 @@ class SimTransport:
         # before a reader looks: the same outcome as an event per packet, without the events.
         self._inbox: list[tuple[float, int, int, Any]] = []
         self._sent_back = 0
+        # Packet-train sums (core/trains.py) in each link's report bins, by the train's last
+        # arrival (the receiver knows a train once all of it is in), and as reported so far.
+        self._train_bins = [([0.0] * len(link.rx_bytes), [0.0] * len(link.rx_bytes)) for link in self.links]
+        self._train_reported = [(0.0, 0.0)] * len(self.links)
 
     def start(self) -> None:
         # Both ends were up before the stream (handshake, pings): an echo and a report baseline.
@@ -102,6 +107,8 @@ class SimTransport:
         self.counters[link].on_send_burst(len(sizes), sum(sizes))
         sim_link = self.links[link]
         arrivals = sim_link.send_burst(now, sizes)
+        if len(sizes) >= MIN_TRAIN_PACKETS:
+            self._count_train(link, sizes, arrivals)
         arq = self.arq
         pending = arq.pending
         if not (sim_link.jittery and self._reorders(link)):
@@ -138,6 +145,21 @@ class SimTransport:
                 arq.overtaken(link, Gap(prev[1], prev[2], prev[3], prev[4], prev[0]), arrival)
             if prev is None or arrival > prev[0]:
                 latest[link] = (arrival, seq, burst.frame_id, size, burst.deadline)
+
+    def _count_train(self, li: int, sizes: Sequence[int], arrivals: Sequence[float | None]) -> None:
+        """The burst's arrivals as the receiver times its trains: each first arrival, in send order."""
+        if None in arrivals:
+            got = [(s, a) for s, a in zip(sizes, arrivals) if a is not None]
+            sizes, arrivals = [s for s, _ in got], [a for _, a in got]
+        if len(arrivals) < MIN_TRAIN_PACKETS:
+            return
+        sxx, sxy = train_sums(sizes, arrivals)  # type: ignore[arg-type]
+        if sxx > 0.0:
+            k = int(max(arrivals) * self.links[li]._inv_interval)  # type: ignore[type-var]
+            bins = self._train_bins[li]
+            if k < len(bins[0]):
+                bins[0][k] += sxx
+                bins[1][k] += sxy
 
     def _reorders(self, li: int) -> bool:
         """Whether jitter on this link can exceed the receiver's reorder buffer (spurious NACKs)."""
@@ -196,6 +218,9 @@ class SimTransport:
             for li, link in enumerate(self.links):
                 nbytes, npkts = self._reported[li]
                 self._reported[li] = (nbytes + link.rx_bytes[k - 1], npkts + link.rx_packets[k - 1])
+                sxx, sxy = self._train_reported[li]
+                bins = self._train_bins[li]
+                self._train_reported[li] = (sxx + bins[0][k - 1], sxy + bins[1][k - 1])
             self._report_all(env.now)
 
     def _report_all(self, now: float) -> None:
@@ -203,7 +228,8 @@ class SimTransport:
         for li, link in enumerate(self.links):
             nbytes, npkts = self._reported[li]
             self._report_no[li] += 1
-            report = ReceiverReport(li, self._report_no[li], now, nbytes, npkts)
+            sxx, sxy = self._train_reported[li]
+            report = ReceiverReport(li, self._report_no[li], now, nbytes, npkts, 0.0, sxx, sxy)
             back = link.reverse(now)
             if back is not None:
                 self._back(back, li, report)

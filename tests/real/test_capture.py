@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import struct
@@ -20,10 +21,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bondlab.core.trains import train_rate_bps
+from bondlab.real import capture
 from bondlab.real.capture import WIRE_DTYPE, bpf_program, clock_offset, parse_packet
 from bondlab.real.protocol import (
     REPORT_BYTES,
     RR_BASE_PORT,
+    WARMUP_FRAME_ID,
+    WARMUP_SEQ0,
     BondHeader,
     ReceiverReport,
     find_header,
@@ -75,16 +80,123 @@ def test_bpf_program_jumps_stay_inside_and_end_in_returns() -> None:
 
 
 def test_report_round_trip_and_rejects() -> None:
-    r = ReceiverReport(3, 17, 1234.5, 10_000_000_000, 123456, 1234.375)
+    r = ReceiverReport(3, 17, 1234.5, 10_000_000_000, 123456, 1234.375, 3.25e12, 0.0078125)
     data = pack_report(r)
-    assert len(data) == REPORT_BYTES == struct.calcsize("!4sHIdQQd")
+    assert len(data) == REPORT_BYTES == struct.calcsize("!4sHIdQQddd")
     assert unpack_report(data) == r
+    assert unpack_report(pack_report(ReceiverReport(0, 1, 1.0, 0, 0, 0.0))).train_sxx == 0.0
     with pytest.raises(ValueError):
         unpack_report(b"XXXX" + data[4:])
     with pytest.raises(ValueError):
         unpack_report(data[:-1])
     with pytest.raises(ValueError):
         unpack_report(pack(BondHeader(1, 1, 0.0, 1, 0, False, 0, 1), 100, 0.0)[:REPORT_BYTES])
+
+
+class FakePacketSocket:
+    """Stands for a capture packet socket: hands out queued IP packets (snapped like the BPF
+    filter does) with a kernel timestamp, as recvmsg_into does with SO_TIMESTAMPNS."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[bytes, bytes]] = []
+        self._pair = socket.socketpair()  # a real fd for the capture's poller
+
+    def push(self, pkt: bytes, wire_t: float, offset: float) -> None:
+        ns = round((wire_t + offset) * 1e9)
+        self.queue.append((pkt, struct.pack("@qq", ns // 10**9, ns % 10**9)))
+
+    def recvmsg_into(self, bufs: list[bytearray], _anc: int) -> tuple[int, list, int, object]:
+        if not self.queue:
+            raise BlockingIOError
+        pkt, stamp = self.queue.pop(0)
+        n = min(len(pkt), len(bufs[0]))
+        bufs[0][:n] = pkt[:n]
+        return n, [(socket.SOL_SOCKET, capture.SO_TIMESTAMPNS, stamp)], 0, None
+
+    def fileno(self) -> int:
+        return self._pair[0].fileno()
+
+    def close(self) -> None:
+        for s in self._pair:
+            s.close()
+
+
+class FakeReportSocket:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def sendto(self, data: bytes, _addr: object) -> None:
+        self.sent.append(data)
+
+    def close(self) -> None:
+        pass
+
+
+def test_capture_reports_train_rates_from_jittered_reordered_arrivals(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """WireCapture's own drain/send_reports/save on packets from fake sockets: each link's trains
+    (one frame's packets on it, leaving the bottleneck at the link's rate, each arrival moved by
+    uniform +-5 ms so they reorder) come back in the reports as sums whose rate is the link's;
+    warm-up packets and same-link duplicates feed no train; before any data the sums are 0."""
+    fakes = {"rx0": FakePacketSocket(), "rx1": FakePacketSocket()}
+    monkeypatch.setattr(capture, "open_socket", lambda dev, _lo, _hi: fakes[dev])
+    links = [{"dev": d, "sender_ip": "127.0.0.1", "receiver_ip": "127.0.0.1"} for d in fakes]
+    cap = capture.WireCapture(links, 6000, 6003)
+    for s in cap.report_socks:
+        s.close()
+    cap.report_socks = [FakeReportSocket(), FakeReportSocket()]
+    socks = list(fakes.values())
+
+    def drain_and_report() -> list:
+        for i in range(2):
+            while cap.drain(i) == 256:
+                pass
+        cap.send_reports()
+        return [unpack_report(rs.sent[-1]) for rs in cap.report_socks]
+
+    def packet(seq: int, fid: int, link: int) -> bytes:
+        return ip_udp(
+            LIBRIST_PREFIX + pack(BondHeader(seq, fid, 0.0, 26, 0, False, link, 26 * 1316), 1316, 0.0)
+        )
+
+    assert all(r.train_sxx == r.train_sxy == 0.0 for r in drain_and_report())
+    t0 = time.monotonic() - 100.0  # every wire time is in the past: a report's flush closes the last train
+    # warm-up: a train's worth of packets on link 0, much faster than the link; then a report
+    for k in range(12):
+        socks[0].push(packet(WARMUP_SEQ0 + k, WARMUP_FRAME_ID, 0), t0 + 0.0001 * k, cap.offset)
+    warm = drain_and_report()
+    assert warm[0].packets == 12 and warm[0].payload_bytes == 0
+    assert all(r.train_sxx == r.train_sxy == 0.0 for r in warm)
+    # frames every 100 ms: 16 packets to link 0 at 10 Mbps, then 10 to link 1 at 4 Mbps
+    rng = random.Random(3)
+    rates, per_link, frames = (10e6, 4e6), (16, 10), 150
+    seq = 0
+    for f in range(frames):
+        start = t0 + 1.0 + 0.1 * f
+        for link in (0, 1):
+            arrivals = []
+            for k in range(per_link[link]):
+                t = start + (k + 1) * 1316 * 8 / rates[link] + rng.uniform(-0.005, 0.005)
+                arrivals.append((t, seq))
+                seq += 1
+            if f % 5 == 0 and link == 0:  # a spurious retransmission, during the train
+                arrivals.append((start + 0.012, arrivals[0][1]))
+            for t, s in sorted(arrivals):
+                socks[link].push(packet(s, f, link), t, cap.offset)
+    last = drain_and_report()
+    for link in (0, 1):
+        assert last[link].payload_bytes == 1316 * frames * per_link[link]
+        assert cap.counters[link].meter.trains == frames
+        got = train_rate_bps(
+            last[link].train_sxx - warm[link].train_sxx, last[link].train_sxy - warm[link].train_sxy
+        )
+        assert got is not None and abs(got / rates[link] - 1) < 0.05, (link, got)
+    assert cap.counters[0].duplicates == frames // 5
+    monkeypatch.setattr(cap, "kernel_drops", lambda: [0, 0])
+    capture.save(cap, tmp_path, 0.0, 1.0)
+    assert json.loads((tmp_path / "wire.json").read_text())["trains"] == [frames, frames]
+    cap.close()
 
 
 def test_clock_offset_is_realtime_minus_monotonic() -> None:
@@ -188,6 +300,7 @@ def test_capture_matches_packets_times_them_and_reports_back(tmp_path: Path) -> 
     assert min(lags) > -0.0005 and np.median(lags) < 0.002 and max(lags) < 0.01, lags
     assert info["duplicates"] == [0, 2] and info["other_packets"] == [1, 0]
     assert info["header_offsets"] == [20] and info["kernel_drops"] == [0, 0]
+    assert info["trains"] == [0, 0]  # two packets per frame on each link: too short to be a train
     # reports: every link, to its own sender address, cumulative and ending with all of it:
     # payload bytes of each packet's first arrival on that link (the copy of seq 2 counts on
     # link 1 too, the same-link duplicate does not), packets of any kind (the foreign one on
@@ -204,3 +317,4 @@ def test_capture_matches_packets_times_them_and_reports_back(tmp_path: Path) -> 
         assert last.payload_bytes == 1000 * (n // 2 + link) == info["payload_bytes"][link]
         assert 0 < last.last_arrival_t - rows["wire_t"].max() < 0.1  # the extra packet came last
         assert 0 < time.monotonic() - last.send_t < 30
+        assert last.train_sxx == last.train_sxy == 0.0

@@ -1,0 +1,106 @@
+"""Capacity evidence that does not need the encoder to overshoot: packet-train dispersion.
+
+A frame's packets for one link are handed to it together, far faster than any modem sends, so
+they queue behind each other at the bottleneck and leave it one service time apart: the train
+arrives at the link's rate *of the moment*, however little the link is given on average. A link
+carrying 2 Mbps of a 5 Mbps stream whose capacity just rose to 10 Mbps still delivers each of its
+trains at 10 Mbps, while its delivered bytes (bounded by what it was given) stay at 2 Mbps.
+
+The receiver measures it the same way in both worlds: per train (the packets of one frame that
+arrived on one link, each the first time there), the least-squares slope of arrival time on
+cumulative payload bytes in send order (sequence order). Jitter moves each arrival independently
+and may reorder them, so the first-to-last span over-reads the train's length (by the jitter's
+range); the slope does not, as the noise is in the times and not in the byte counts. Per link the
+receiver keeps two cumulative sums over its trains, Sxx (bytes^2) and Sxy (bytes x seconds), and
+reports them with its other counters: between two reports, rate = 8 x dSxx / dSxy (payload bits
+per second), pooled over the trains of the interval so long trains (I-frames) weigh most. Being
+cumulative, a lost report costs freshness only, as for the byte counts.
+
+What the evidence does not see: a loss inside a train reads as one service time too many
+(cautious), and a sender slower than the link paces its own train (cautious too: the rate read is
+the sender's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+# Fewer packets than this carry too little span against a few ms of jitter to say anything.
+MIN_TRAIN_PACKETS = 2
+# A train spread over more than this is not one burst through the bottleneck (a retransmission
+# or a copy that joined it late, a link that stalled): its slope would measure the stall.
+MAX_TRAIN_SPAN_S = 0.5
+
+
+def train_sums(sizes: Sequence[int], arrivals: Sequence[float]) -> tuple[float, float]:
+    """(Sxx, Sxy) of one train: `sizes` payload bytes and `arrivals` seconds, both in send order.
+
+    x is the cumulative payload bytes up to and including each packet, y its arrival time. Trains
+    too short or too long to be one burst through the bottleneck count (0, 0).
+    """
+    n = len(sizes)
+    if n < MIN_TRAIN_PACKETS or n != len(arrivals):
+        return 0.0, 0.0
+    if max(arrivals) - min(arrivals) > MAX_TRAIN_SPAN_S:
+        return 0.0, 0.0
+    xs = []
+    acc = 0
+    for s in sizes:
+        acc += s
+        xs.append(acc)
+    mx = sum(xs) / n
+    my = sum(arrivals) / n
+    sxx = sxy = 0.0
+    for x, y in zip(xs, arrivals):
+        dx = x - mx
+        sxx += dx * dx
+        sxy += dx * (y - my)
+    return sxx, sxy
+
+
+def train_rate_bps(d_sxx: float, d_sxy: float) -> float | None:
+    """Payload bits per second from the sums' growth between two reports (None: no usable train).
+
+    A slope at or below zero (jitter outweighed the trains' span) says nothing about the rate."""
+    if d_sxx <= 0.0 or d_sxy <= 0.0:
+        return None
+    return 8.0 * d_sxx / d_sxy
+
+
+class TrainMeter:
+    """One link's trains as the receiver sees them arrive, for receivers that get packets one by one
+    (the real capture): a train ends when a packet of another frame arrives on the link, or when
+    `flush` finds it idle for `idle_s` (the last frame before a pause)."""
+
+    def __init__(self, idle_s: float = 0.02) -> None:
+        self.idle_s = idle_s
+        self.sxx = 0.0
+        self.sxy = 0.0
+        self.trains = 0
+        self._frame: int | None = None
+        self._packets: list[tuple[int, int, float]] = []  # (seq, payload bytes, arrival)
+        self._last_t = 0.0
+
+    def on_packet(self, frame_id: int, seq: int, payload: int, t: float) -> None:
+        """A data packet's first arrival on this link."""
+        if frame_id != self._frame:
+            self._close()
+            self._frame = frame_id
+        self._packets.append((seq, payload, t))
+        self._last_t = max(self._last_t, t)
+
+    def flush(self, now: float) -> None:
+        """Close the open train if nothing arrived on the link for `idle_s` (before a report)."""
+        if self._packets and now - self._last_t >= self.idle_s:
+            self._close()
+
+    def _close(self) -> None:
+        if self._packets:
+            self._packets.sort()
+            sxx, sxy = train_sums([p[1] for p in self._packets], [p[2] for p in self._packets])
+            if sxx > 0.0:
+                self.sxx += sxx
+                self.sxy += sxy
+                self.trains += 1
+        self._packets = []
+        self._frame = None
