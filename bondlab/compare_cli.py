@@ -36,7 +36,7 @@ def add_compare_options(p: argparse.ArgumentParser) -> None:
         "--rate-controllers",
         metavar="NAMES",
         help="comma-separated bonding.rate_controller values to run each scheduler with "
-        "(headroom, ladder, aimd, none, or all) [default: each scenario's own]",
+        "(forecast, headroom, ladder, aimd, none, or all) [default: each scenario's own]",
     )
     p.add_argument("--workers", type=int, default=1, help="runs in parallel processes [default: %(default)s]")
 

@@ -284,7 +284,7 @@ def sc(*over):
 
 
 def test_factory_passes_the_scenarios_numbers_to_each_controller():
-    assert RATE_CONTROLLERS == ("headroom", "forecast", "ladder", "aimd", "none")
+    assert RATE_CONTROLLERS == ("forecast", "headroom", "ladder", "aimd", "none")
     fc = make_rate_controller(
         sc("bonding.rate_controller=forecast", "receiver.latency_ms=1200", "encoder.reaction_delay_ms=200")
     )

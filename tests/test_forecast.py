@@ -109,9 +109,9 @@ def test_copies_count_in_the_backlog_they_queue_in():
             delivered_bps=4e6,
             sent_bytes=50000,
             evidence_age_s=0.05,
-            copied_bytes=200_000,
         )
     )
+    est.on_copies(200_000)
     assert est.backlog_bytes >= before + 150_000
 
 

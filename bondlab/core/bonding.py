@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from bondlab.core.estimator import EstimatorParams, LinkEstimator
+from bondlab.core.estimator_params import LEGACY
 from bondlab.core.rate_control import CongestionControl
 from bondlab.core.rate_controllers import BitrateController, RateSignals, make_rate_controller
 from bondlab.core.schedulers import LinkFeedback, make_scheduler
@@ -93,6 +95,8 @@ class BondingController:
             backlog_limit_s=BACKLOG_SHARE * scenario.receiver.latency_ms / 1000.0,
         )
         rate = make_rate_controller(scenario)
+        if not getattr(rate, "reads_links", False):
+            params = replace(params, **LEGACY)
         return cls(len(scenario.links), scheduler, params, b.quantum_bytes, b.max_credit_quanta, rate)
 
     def weights(self, link_weights: Sequence[float] | None = None) -> list[float]:
@@ -126,7 +130,7 @@ class BondingController:
         dt, self._last_t = max(t - self._last_t, 1e-6), t
         if self._observe is not None:
             self._observe(t, self.feedback(samples, dt))
-        if self.rate is None or t < WARMUP_S or not decide:
+        if self.rate is None or t < getattr(self.rate, "warmup_s", WARMUP_S) or not decide:
             return None
         signals = self.signals(weights, dt) if self.rate.reads_signals else None
         msg = self.rate.update(t, sum(self.link_counted), signals)  # total_capacity_bps

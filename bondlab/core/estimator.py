@@ -66,6 +66,9 @@ class LinkEstimator:
         self.loss = Ewma(params.alpha)
         self.capacity_bps = max(initial_bps, params.floor_bps)
         self.health = 1.0
+        self.path_health = 1.0  # health less what the sender's own queue did (rate control reads it)
+        self.path_rtt = Ewma(params.alpha)
+        self.path_loss = Ewma(params.alpha)
         self.up = True
         self.evidence_age_s = 0.0  # since the last report that showed this link delivering
         self.congested = False
@@ -117,7 +120,8 @@ class LinkEstimator:
     def silence_factor(self) -> float:
         """1 while reports show arrivals, falling to 0 at `silent_after_s` without any: a link
         going quiet gets less at once, before the down verdict (what it is given may be lost)."""
-        return falloff(self.evidence_age_s, self.p.silent_after_s)
+        limit = self.p.silent_after_s
+        return 1.0 if limit is None else falloff(self.evidence_age_s, limit)
 
     @property
     def weight(self) -> float:
@@ -190,15 +194,13 @@ class LinkEstimator:
         if age >= self.p.down_after_s:
             if self.up:
                 self.up = False
-                self.health = 0.0
+                self.health = self.path_health = 0.0
             return
         if not self.up:  # proof of life again: start cold, earn the rate back
             self._restart()
             self.sent_bps.update(sent)
             self._sent_hist.append(sent)
         self._count_backlog(s.delivered_bps, dt)
-        if self._reported:  # copies queue behind what the link holds from the moment they are sent
-            self._backlog_bits += 8.0 * s.copied_bytes
         if s.delivered_bps is not None:
             self._recent.append(s.delivered_bps)
             self._delivered_hist.append(s.delivered_bps)
@@ -212,21 +214,36 @@ class LinkEstimator:
             self._prev_rtt, self._last_rtt = self._last_rtt, s.rtt_ms
         # Overload is not failure. A link that is overloaded, or busy (delivering at its train
         # rate) behind a queue, carries all it can: the RTT and the retransmissions of tail drops
-        # that queue brings are the sender's own doing, answered by the rate controller, not by
-        # the link's health. Health reads the RTT without that queue (the path's) and no loss
-        # while it lasts. A link whose RTT rose while it delivers less than its trains show (a
-        # path delay spike, a stalling modem) is not busy: its RTT and loss count in full.
+        # that queue brings are the sender's own doing, answered by the rate controller with a
+        # bitrate that fits, not by counting the link as failed. `path_health` is what the rate
+        # controller counts it by: the RTT without that queue (the path's) and no loss while it
+        # lasts. A link whose RTT rose while it delivers less than its trains show (a path delay
+        # spike, a stalling modem) is not busy: its RTT and loss count in full there too.
+        # `health` still reads the whole RTT and all loss: it steers the weights, and a packet
+        # behind a deep queue is late whoever built the queue (a 100 kbps modem is always busy).
         self.self_inflicted = self.overloaded or (
             self.busy and self.queue_delay_ms >= 0.5 * self.p.congested_ms
         )
         if s.rtt_ms is not None:
+            self.rtt.update(s.rtt_ms)
             base = self.rtt_min_ms
-            self.rtt.update(base if self.self_inflicted and base is not None else s.rtt_ms)
+            self.path_rtt.update(base if self.self_inflicted and base is not None else s.rtt_ms)
+        loss = max(0.0, min(1.0, 1.0 - s.quality / 100.0)) if s.sent else 0.0
+        self.loss.update(loss)
         if not self.self_inflicted:
-            self.loss.update(max(0.0, min(1.0, 1.0 - s.quality / 100.0)) if s.sent else 0.0)
+            self.path_loss.update(loss)
         if self._last_rtt is not None:
             self._update_capacity(s.t, self.sent_bps.get(), dt, bond_mean_bps or self.capacity_bps)
-        self.health = health(self.loss.get(), self.rtt.get(), self.p.loss_limit, self.p.rtt_limit_ms)
+        p = self.p
+        self.health = health(self.loss.get(), self.rtt.get(), p.loss_limit, p.rtt_limit_ms)
+        self.path_health = health(self.path_loss.get(), self.path_rtt.get(), p.loss_limit, p.rtt_limit_ms)
+
+    def on_copies(self, nbytes: int) -> None:
+        """Reinjected copies handed to the link: they queue behind what it holds from this moment,
+        so a link full of a failed link's copies takes no new packets until they drained (with
+        the forecast controller, weak-modem lost a GOP in ten without this)."""
+        if self._reported and self.p.count_copies:
+            self._backlog_bits += 8.0 * nbytes
 
     def _count_backlog(self, delivered_bps: float | None, dt: float) -> None:
         """Given (lagged by report_lag intervals, as the reports are) minus delivered, leaking."""
@@ -255,7 +272,15 @@ class LinkEstimator:
         self._recent.clear()
         self._delivered_hist.clear()
         self._sent_hist.clear()
-        for ewma in (self.rtt, self.loss, self.delivered, self.sent_bps, self._train_inv):
+        for ewma in (
+            self.rtt,
+            self.loss,
+            self.path_rtt,
+            self.path_loss,
+            self.delivered,
+            self.sent_bps,
+            self._train_inv,
+        ):
             ewma.reset()
         self._rtt_window.clear()
         self._rtt_recent.clear()
@@ -342,7 +367,7 @@ class LinkEstimator:
             cap = max(sent, p.cold_start_bps) * (1.0 + p.probe_cap)
             if self.ceiling is not None:
                 cap = max(cap, (1.0 - p.backoff) * self.ceiling[1])
-            train = self.train_bps
+            train = self.train_bps if self.p.probe_to_trains else None
             if train is not None:  # its trains show the capacity it has, given load or not
                 cap = max(cap, (1.0 - p.backoff) * train)
             self.capacity_bps = max(min(grown, cap), min(sent, cap))

@@ -22,7 +22,7 @@ class EstimatorParams:
     # Its weight falls from half this to 0 at it: one lost report (0.2 s with the way back) costs
     # a little weight, three in a row all of it, and a black hole's data stops well before the
     # down verdict (what is sent into it comes back only as copies, which the others must carry).
-    silent_after_s: float = 0.35
+    silent_after_s: float | None = 0.3
     cold_start_bps: float = 500_000.0  # a link back from the dead earns its rate from here
     floor_bps: float = 100_000.0  # never estimate below this: a live link keeps a trickle to probe
     rtt_min_window_s: float = 10.0  # base RTT: long enough to span queue cycles, short for handovers
@@ -88,3 +88,12 @@ class EstimatorParams:
     # Train rates are smoothed (as inverse rates: the slope is what is measured without bias) over
     # about a second of reports; the probing estimate may climb straight to (1 - backoff) x that.
     train_alpha: float = 0.2
+    probe_to_trains: bool = True
+    # Reinjected copies count in the backlog of the link they queue on (estimator.on_copies).
+    count_copies: bool = True
+
+
+# The estimator the headroom, ladder and aimd rules were tuned with (before packet trains, the
+# silence weight and copies in the backlog): those rules keep it, so their results are unchanged;
+# the forecast controller, built on the new evidence, gets the defaults above.
+LEGACY = {"silent_after_s": None, "probe_to_trains": False, "count_copies": False}

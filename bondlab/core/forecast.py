@@ -18,7 +18,7 @@ What the controller tells apart, and how:
   term), never a link counted as zero.
 * **Silence is failure.** A link whose reports show no arrivals is down (the estimator's verdict,
   `down_after_s`): its forecast is 0 and its history goes, so it earns its rate again from trains
-  when it returns. Loss and a path RTT past the limits (the estimator's health, which leaves out
+  when it returns. Loss and a path RTT past the limits (the estimator's path_health, which leaves out
   the sender's own queue) scale its forecast down.
 * **A rise is found when app-limited.** Trains run at the link's rate whatever it is given, so the
   forecast follows the capacity, not the load.
@@ -49,6 +49,19 @@ HISTORY_EXTRA_INTERVALS = 20
 # What a link holds of ours drains within this share of the latency: the rest of it is for the
 # frames behind it, their way there and one repair.
 DRAIN_SHARE = 0.5
+# Only a standing queue is drained: the least a link held over this many reports. An I-frame's
+# queue drains within a few hundred ms at any load the bond carries and is no reason to cut
+# (reading it as backlog cut the seed case's bitrate every two seconds); one that stays is.
+STANDING_INTERVALS = 3
+# But a queue jump larger than this much of the link's share of the stream is no I-frame (one
+# is ~0.13 s of the bitrate at the default GOP): copies of a failed link's data, a collapse. Its
+# excess counts at once, not a standing time later.
+SPIKE_S = 0.1
+# A cut soon after a raise found the wall: for this many settle times raises stop `WALL_MARGIN`
+# below the bitrate that failed (cut, climb, cut is a quality change a second for the viewer).
+# Seconds, not a minute: a capacity that really rose is used a few seconds later.
+WALL_SETTLES = 10
+WALL_MARGIN = 0.05
 
 
 class LinkForecast:
@@ -110,6 +123,9 @@ class ForecastController:
 
     reads_signals = False
     reads_links = True
+    # Trains show each link's rate from the first frames: the first decision needs ten reports
+    # (a window of evidence), not the I-frame the headroom rule waits for (core/bonding.WARMUP_S).
+    warmup_s = 1.0
 
     def __init__(
         self,
@@ -136,12 +152,15 @@ class ForecastController:
         self.raise_margin = raise_margin
         self.raise_hold_intervals = raise_hold_intervals
         self.links = [LinkForecast(latency_s, interval_s) for _ in range(n_links)]
+        self._held: list[deque[float]] = [deque(maxlen=STANDING_INTERVALS) for _ in range(n_links)]
         self.deliverable_bps = [0.0] * n_links  # forecast less the backlog to drain, per link
         self._capacity_bps = 0.0  # the forecasts' sum, backlog left out
         self._settle_s = reaction_s + 2 * interval_s
         self._last_cut = float("-inf")
         self._queued_bits = 0.0  # what the links hold of ours beyond what is in flight
         self._queued_at_cut = 0.0
+        self._last_raise = float("-inf")
+        self._wall: tuple[float, int] | None = None  # (until, bitrate) a raise ran into
         self._high = 0  # reports in a row with a target clearly above the bitrate
 
     def observe(self, t: float, samples: Sequence[PeerStats], estimators: Sequence[Any]) -> list[float]:
@@ -151,12 +170,13 @@ class ForecastController:
         for i, (link, s, est) in enumerate(zip(self.links, samples, estimators, strict=True)):
             if not est.up:
                 link.clear()
+                self._held[i].clear()
                 self.deliverable_bps[i] = 0.0
                 continue
             link.add(t, s.train_bps, s.delivered_bps)
             # A link going quiet counts less at once (its weight falls the same way): a failed link
             # removes its own forecast within a few reports, before the down verdict.
-            f = link.forecast_bps * est.health * est.silence_factor
+            f = link.forecast_bps * est.path_health * est.silence_factor
             # What it holds of ours beyond what is merely in flight (one RTT of its rate) drains
             # before a new frame's packets: those bytes are not there for new frames.
             rtt_s = (est.srtt_ms or 0.0) / 1000.0
@@ -164,9 +184,13 @@ class ForecastController:
             rtts.append(rtt_s)
             queued_bits = max(0.0, 8.0 * est.backlog_bytes - f * base_s)
             self._queued_bits += queued_bits
-            self.deliverable_bps[i] = max(0.0, f - queued_bits / (DRAIN_SHARE * self.latency_s))
+            held = self._held[i]
+            held.append(queued_bits)
+            share = f / max(self._capacity_bps, 1.0)  # last interval's sum: shares move slowly
+            standing = max(min(held), queued_bits - SPIKE_S * share * self.bitrate)
+            self.deliverable_bps[i] = max(0.0, f - standing / (DRAIN_SHARE * self.latency_s))
         counted = [
-            lk.forecast_bps * est.health * est.silence_factor if est.up else 0.0
+            lk.forecast_bps * est.path_health * est.silence_factor if est.up else 0.0
             for lk, est in zip(self.links, estimators)
         ]
         self._capacity_bps = sum(counted)
@@ -188,6 +212,8 @@ class ForecastController:
             fits = self._capacity_bps / self.headroom >= self.bitrate
             if t - self._last_cut < self._settle_s and fits and not grew:
                 return None
+            if t - self._last_raise < 2 * self._settle_s:
+                self._wall = (t + WALL_SETTLES * self._settle_s, self.bitrate)
             self.bitrate = target
             self._last_cut = t
             self._queued_at_cut = self._queued_bits
@@ -199,5 +225,14 @@ class ForecastController:
         if self._high < self.raise_hold_intervals or t - self._last_cut < self._settle_s:
             return None
         self._high = 0
+        if self._wall is not None:
+            until, failed = self._wall
+            if t >= until:
+                self._wall = None
+            else:
+                target = min(target, int(failed * (1.0 - WALL_MARGIN)))
+                if target <= self.bitrate * (1.0 + self.raise_margin):
+                    return None
         self.bitrate = target
+        self._last_raise = t
         return CongestionControl(t, target, total_capacity_bps, "recovery")

@@ -53,7 +53,7 @@ class SenderLoop:
         self.progress = progress
         self.record = SenderRecord(link_bytes=[0] * self.n_links)
         self._interval_bytes = [0] * self.n_links
-        self._interval_copies = [0] * self.n_links  # reinjected copies, the same way
+        self._copied_at = [float("-inf")] * self.n_links  # when each link was last given copies
         self._was_up = [True] * self.n_links
         self._was_usable = [True] * self.n_links
         # Bursts still inside their playout deadline, per link: what a link that falls silent may
@@ -160,7 +160,7 @@ class SenderLoop:
         elif copy:  # a one-off catch-up, not load the estimator should read as this link's rate
             self.record.reinjected += len(b.sizes)
             self.record.overhead_bytes += nbytes
-            self._interval_copies[li] += nbytes  # but it queues there all the same
+            self.controller.estimators[li].on_copies(nbytes)  # but it queues there all the same
         else:
             self._interval_bytes[li] += nbytes
             self.record.packets_sent += len(b.sizes)
@@ -193,6 +193,11 @@ class SenderLoop:
         if not others:
             return
         silent = self.controller.estimators[dead].evidence_age_s >= SILENT_COPY_S
+        # A live link backed up by another's copies is not failing: copying its data back would
+        # send the same bytes round the bond (a cold start's copies went to and fro, both links
+        # full, and lost the first GOPs).
+        if not silent and now - self._copied_at[dead] < self.latency_s:
+            return
         if not silent and sum(e.capacity_bps * e.health for e in others) <= self.encoder.bitrate_bps:
             return
         arrived = self._reported[dead]
@@ -206,16 +211,15 @@ class SenderLoop:
                 mine = [i for i, x in enumerate(links) if x == li]
                 copy = replace(b, seqs=[b.seqs[i] for i in mine], sizes=[b.sizes[i] for i in mine])
                 self._send(li, copy, copy=True)  # type: ignore[arg-type]
+                self._copied_at[li] = now
 
     # -- stats ticks -------------------------------------------------------------------------------
     def on_tick(self, t: float) -> None:
         samples = self.transport.stats(t)
         if not self.weights_only:  # what the loop handed each link this interval: only it knows
-            for s, n, c in zip(samples, self._interval_bytes, self._interval_copies, strict=True):
+            for s, n in zip(samples, self._interval_bytes, strict=True):
                 s.sent_bytes = n
-                s.copied_bytes = c
         self._interval_bytes = [0] * self.n_links
-        self._interval_copies = [0] * self.n_links
         for i, s in enumerate(samples):
             if s.delivered_bytes is not None:
                 self._reported[i] = s.delivered_bytes

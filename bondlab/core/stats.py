@@ -37,4 +37,3 @@ class PeerStats:
     evidence_age_s: float | None = None
     delivered_bytes: int | None = None  # cumulative, as the latest receiver report heard says
     train_bps: float | None = None  # rate of the link's packet trains in the same reports (trains.py)
-    copied_bytes: int = 0  # reinjected copies handed to the link this interval (not its load)

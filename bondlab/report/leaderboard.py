@@ -31,7 +31,7 @@ SINGLE_LINK = "single-link"  # bondlab/sim/single_link.py's run id (kept import-
 KEYS = ("scenario", "scheduler", "rate_controller", "seed")
 METRICS = ("decodable_ratio", "goodput_bps", "on_time_ratio", "p95_delay_ms", "overhead_bytes")
 RATIOS = ("oracle_goodput_ratio", "single_link_goodput_ratio")
-RC_MARKERS = {"headroom": "o", "ladder": "s", "aimd": "^", "none": "X", ORACLE: "*"}
+RC_MARKERS = {"forecast": "D", "headroom": "o", "ladder": "s", "aimd": "^", "none": "X", ORACLE: "*"}
 BOUND_COLOR = "#888888"
 FIGURE_DPI = 110
 
