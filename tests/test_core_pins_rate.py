@@ -323,7 +323,8 @@ def test_factory_rejects_an_unknown_name_naming_the_choices():
     s = sc()
     object.__setattr__(s.bonding, "rate_controller", "pid")
     with pytest.raises(
-        ValueError, match=r"unknown rate controller 'pid' \(choose from headroom, ladder, aimd, none\)"
+        ValueError,
+        match=r"unknown rate controller 'pid' \(choose from forecast, headroom, ladder, aimd, none\)",
     ):
         make_rate_controller(s)
 

@@ -367,8 +367,11 @@ class LinkEstimator:
             cap = max(sent, p.cold_start_bps) * (1.0 + p.probe_cap)
             if self.ceiling is not None:
                 cap = max(cap, (1.0 - p.backoff) * self.ceiling[1])
-            train = self.train_bps if self.p.probe_to_trains else None
-            if train is not None:  # its trains show the capacity it has, given load or not
-                cap = max(cap, (1.0 - p.backoff) * train)
             self.capacity_bps = max(min(grown, cap), min(sent, cap))
+            train = self.train_bps if self.p.probe_to_trains else None
+            if train is not None:
+                # Its trains show the capacity it has, given load or not: no need to probe up to
+                # it (a bitrate raised on the trains' evidence went to weights still probing, and
+                # overloaded the smaller link for a second).
+                self.capacity_bps = max(self.capacity_bps, (1.0 - p.backoff) * train)
         self.capacity_bps = max(self.capacity_bps, p.floor_bps)

@@ -4,6 +4,7 @@ they are used)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -96,4 +97,4 @@ class EstimatorParams:
 # The estimator the headroom, ladder and aimd rules were tuned with (before packet trains, the
 # silence weight and copies in the backlog): those rules keep it, so their results are unchanged;
 # the forecast controller, built on the new evidence, gets the defaults above.
-LEGACY = {"silent_after_s": None, "probe_to_trains": False, "count_copies": False}
+LEGACY: dict[str, Any] = {"silent_after_s": None, "probe_to_trains": False, "count_copies": False}

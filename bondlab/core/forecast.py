@@ -140,6 +140,7 @@ class ForecastController:
         cut_deadband: float = 0.05,
         raise_margin: float = 0.08,
         raise_hold_intervals: int = 5,
+        raise_step: float = 0.5,
     ) -> None:
         self.bitrate = start_bitrate
         self.min_bitrate = min_bitrate
@@ -151,6 +152,7 @@ class ForecastController:
         self.cut_deadband = cut_deadband
         self.raise_margin = raise_margin
         self.raise_hold_intervals = raise_hold_intervals
+        self.raise_step = raise_step
         self.links = [LinkForecast(latency_s, interval_s) for _ in range(n_links)]
         self._held: list[deque[float]] = [deque(maxlen=STANDING_INTERVALS) for _ in range(n_links)]
         self.deliverable_bps = [0.0] * n_links  # forecast less the backlog to drain, per link
@@ -225,6 +227,10 @@ class ForecastController:
         if self._high < self.raise_hold_intervals or t - self._last_cut < self._settle_s:
             return None
         self._high = 0
+        # At most `raise_step` up at a time: the weights and the queues follow a raise within a
+        # hold time (a cold start's jump from 3 to 6.7 Mbps sent the small links more than they
+        # carry before the weights caught up).
+        target = min(target, int(self.bitrate * (1.0 + self.raise_step)))
         if self._wall is not None:
             until, failed = self._wall
             if t >= until:

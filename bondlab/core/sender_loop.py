@@ -211,7 +211,7 @@ class SenderLoop:
                 mine = [i for i, x in enumerate(links) if x == li]
                 copy = replace(b, seqs=[b.seqs[i] for i in mine], sizes=[b.sizes[i] for i in mine])
                 self._send(li, copy, copy=True)  # type: ignore[arg-type]
-                self._copied_at[li] = now
+                self._copied_at[li] = now  # type: ignore[index]
 
     # -- stats ticks -------------------------------------------------------------------------------
     def on_tick(self, t: float) -> None:
