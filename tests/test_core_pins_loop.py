@@ -34,7 +34,7 @@ def est(weight=1.0, cap=1e6, health=1.0, up=True, srtt=None, base=None, qd=0.0, 
         weight=weight, capacity_bps=cap, health=health, up=up, srtt_ms=srtt, rtt_min_ms=base,
         queue_delay_ms=qd, backlog_bytes=backlog, backlog_s=backlog_s, overloaded=overloaded,
         congested=congested, counted_bps=counted, delivered=Ewma(), rtt=Ewma(), loss=Ewma(),
-        updates=[], update=update, evidence_age_s=age,
+        updates=[], update=update, evidence_age_s=age, on_copies=lambda nbytes: None,
     )  # fmt: skip
     if delivered is not None:
         e.delivered.update(delivered)
@@ -261,7 +261,10 @@ class Tr:
 
 
 def scenario(*over):
-    return load_scenario(SCENARIOS / "seed-asymmetric.yaml", ["duration_s=1", *over])
+    """The seed case with the headroom rule these pins were written against (forecast: below)."""
+    return load_scenario(
+        SCENARIOS / "seed-asymmetric.yaml", ["duration_s=1", "bonding.rate_controller=headroom", *over]
+    )
 
 
 def test_loop_clock_frames_below_the_duration_ticks_up_to_it():
@@ -388,6 +391,16 @@ def test_loop_records_one_row_per_link_per_tick_with_the_truth_columns_after():
     no_truth = SenderLoop(scenario(), "dwrr", Tr(2))
     no_truth.step(0.1)
     assert no_truth.record.columns == list(SenderLoop.COLUMNS) and len(no_truth.record.rows[0]) == 12
+
+
+def test_loop_records_what_the_forecast_controller_counts_per_link():
+    """With the forecast rule the record's counted column is the forecast's, not the estimators'."""
+    loop = SenderLoop(scenario("bonding.rate_controller=forecast"), "dwrr", Tr(2))
+    ctl = loop.controller
+    ctl.rate.observe = lambda t, samples, ests: [1.25e6, 2.5e6]
+    ctl._observe_links = ctl.rate.observe
+    loop.step(0.1 + 1e-7)
+    assert [row[3] for row in loop.record.rows] == [1.25e6, 2.5e6]
 
 
 def test_loop_sends_the_rate_controllers_message_to_the_encoder_and_the_record():

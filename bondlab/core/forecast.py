@@ -60,40 +60,48 @@ SPIKE_S = 0.1
 # A cut soon after a raise found the wall: for this many settle times raises stop `WALL_MARGIN`
 # below the bitrate that failed (cut, climb, cut is a quality change a second for the viewer).
 # Seconds, not a minute: a capacity that really rose is used a few seconds later.
+PROBE = 0.3
 WALL_SETTLES = 10
 WALL_MARGIN = 0.05
 
 
 class LinkForecast:
-    """One link's delivery history (rates per report) and its cautious forecast."""
+    """One link's delivery history (rates per report) and its cautious forecast.
+
+    Two kinds of evidence, each forecast on its own: the train rates (what the link carries of
+    what it is given at once: its capacity, app-limited or not) and the delivered rates (what it
+    carried: a lower bound). The forecast is the higher of the two. Mixed in one history, the
+    delivered rates of a link given little (a low-rate stream, few and short trains) outnumbered
+    its trains and held the forecast at the load: the app-limited trap again.
+    """
 
     def __init__(self, window_s: float, interval_s: float) -> None:
         self.window_s = window_s
         self.interval_s = interval_s
         self.history_s = window_s + HISTORY_EXTRA_INTERVALS * interval_s
-        self._samples: deque[tuple[float, float]] = deque()  # (t, rate bps)
+        self._trains: deque[tuple[float, float]] = deque()  # (t, rate bps)
+        self._delivered: deque[tuple[float, float]] = deque()
         self.forecast_bps = 0.0
 
     def clear(self) -> None:
-        self._samples.clear()
+        self._trains.clear()
+        self._delivered.clear()
         self.forecast_bps = 0.0
 
     def add(self, t: float, train_bps: float | None, delivered_bps: float | None) -> None:
-        """One report's evidence: the train rate; without one, a delivered rate above the forecast
-        (a busy link, or one given too little for trains, proves at least that much). A delivered
-        rate below it says only how much the link was given: no sample."""
-        rate = train_bps
-        if delivered_bps is not None and delivered_bps > (rate if rate is not None else self.forecast_bps):
-            rate = delivered_bps
-        if rate is not None:
-            self._samples.append((t, rate))
-        while self._samples and self._samples[0][0] < t - self.history_s:
-            self._samples.popleft()
-        self.forecast_bps = self._forecast(t)
+        """One report's evidence (None: the report had none of that kind)."""
+        if train_bps is not None:
+            self._trains.append((t, train_bps))
+        if delivered_bps:  # a link given nothing delivered nothing: no evidence of its rate
+            self._delivered.append((t, delivered_bps))
+        for q in (self._trains, self._delivered):
+            while q and q[0][0] < t - self.history_s:
+                q.popleft()
+        self.forecast_bps = max(self._low(self._trains, t), self._low(self._delivered, t))
 
-    def _forecast(self, t: float) -> float:
-        s = self._samples
-        if not s:
+    def _low(self, s: deque[tuple[float, float]], t: float) -> float:
+        """The low quantile of the window means of one kind of sample, capped by its latest."""
+        if not s or t - s[-1][0] > self.window_s:
             return 0.0
         times = [x for x, _ in s]
         # Harmonic means: the train slope (seconds per byte) is what is measured without bias.
@@ -114,8 +122,7 @@ class LinkForecast:
         # The latest half window: a fall shows within a few reports, not a window later.
         k = max(1, round(0.5 * self.window_s / self.interval_s))
         recent = inv[-k:]
-        latest = len(recent) / sum(recent)
-        return min(low, latest) if t - times[-1] <= self.window_s else 0.0
+        return min(low, len(recent) / sum(recent))
 
 
 class ForecastController:
