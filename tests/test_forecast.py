@@ -94,27 +94,26 @@ def test_silence_takes_the_weight_before_the_down_verdict_and_then_the_link():
     assert [up for age, w, up in weights if age >= est.p.down_after_s] == [False] * 15
 
 
-def test_copies_count_in_the_backlog_they_queue_in():
-    est = LinkEstimator(EstimatorParams(), 5e6)
-    for k in range(1, 5):
+def test_copies_count_in_the_backlog_they_queue_in_from_the_next_tick():
+    def tick(est, k):
         est.update(
             PeerStats(k * DT, 60.0, 5e6, 40, 0, delivered_bps=4e6, sent_bytes=50000, evidence_age_s=0.05)
         )
-    before = est.backlog_bytes
-    est.update(
-        PeerStats(
-            0.5,
-            60.0,
-            5e6,
-            40,
-            0,
-            delivered_bps=4e6,
-            sent_bytes=50000,
-            evidence_age_s=0.05,
-        )
+
+    est, legacy = (
+        LinkEstimator(EstimatorParams(), 5e6),
+        LinkEstimator(EstimatorParams(count_copies=False), 5e6),
     )
+    for k in range(1, 5):
+        tick(est, k)
+        tick(legacy, k)
+    before = est.backlog_bytes
     est.on_copies(200_000)
-    assert est.backlog_bytes >= before + 150_000
+    legacy.on_copies(200_000)
+    assert est.backlog_bytes == before  # weights change at stats ticks only
+    tick(est, 5)
+    tick(legacy, 5)
+    assert est.backlog_bytes >= legacy.backlog_bytes + 190_000
 
 
 # -- the per-link forecast -----------------------------------------------------------------------

@@ -93,6 +93,7 @@ class LinkEstimator:
         self._reported = False  # counting starts with the first delivery sample
         self._idle = 0  # delivery samples in a row with nothing given and nothing delivered
         self._train_inv = Ewma(params.train_alpha)  # seconds per bit of the link's packet trains
+        self._copies_bits = 0.0  # copies handed to it since the last stats tick
         self.self_inflicted = False  # its queue is the sender's own: not counted against its health
 
     @property
@@ -201,6 +202,9 @@ class LinkEstimator:
             self.sent_bps.update(sent)
             self._sent_hist.append(sent)
         self._count_backlog(s.delivered_bps, dt)
+        if self._reported:
+            self._backlog_bits += self._copies_bits
+        self._copies_bits = 0.0
         if s.delivered_bps is not None:
             self._recent.append(s.delivered_bps)
             self._delivered_hist.append(s.delivered_bps)
@@ -242,8 +246,8 @@ class LinkEstimator:
         """Reinjected copies handed to the link: they queue behind what it holds from this moment,
         so a link full of a failed link's copies takes no new packets until they drained (with
         the forecast controller, weak-modem lost a GOP in ten without this)."""
-        if self._reported and self.p.count_copies:
-            self._backlog_bits += 8.0 * nbytes
+        if self.p.count_copies:  # counted at the next stats tick: weights change only there
+            self._copies_bits += 8.0 * nbytes
 
     def _count_backlog(self, delivered_bps: float | None, dt: float) -> None:
         """Given (lagged by report_lag intervals, as the reports are) minus delivered, leaking."""
