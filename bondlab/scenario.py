@@ -67,8 +67,8 @@ class BondingSpec(_Strict):
         1.0, ge=0, description="capacity must stay high this long before raising bitrate"
     )
     raise_step: float = Field(0.25, gt=0, le=1, description="fraction of bitrate added per raise")
-    rate_controller: Literal["forecast", "headroom", "ladder", "aimd", "none"] = Field(
-        "forecast",
+    rate_controller: Literal["headroom", "forecast", "ladder", "aimd", "none"] = Field(
+        "headroom",
         description="encoder bitrate rule (core/rate_controllers.py); rate_control=false is none",
     )
 

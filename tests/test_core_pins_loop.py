@@ -35,6 +35,7 @@ def est(weight=1.0, cap=1e6, health=1.0, up=True, srtt=None, base=None, qd=0.0, 
         queue_delay_ms=qd, backlog_bytes=backlog, backlog_s=backlog_s, overloaded=overloaded,
         congested=congested, counted_bps=counted, delivered=Ewma(), rtt=Ewma(), loss=Ewma(),
         updates=[], update=update, evidence_age_s=age, on_copies=lambda nbytes: None,
+        p=SimpleNamespace(count_copies=False),
     )  # fmt: skip
     if delivered is not None:
         e.delivered.update(delivered)

@@ -284,20 +284,13 @@ def sc(*over):
 
 
 def test_factory_passes_the_scenarios_numbers_to_each_controller():
-    assert RATE_CONTROLLERS == ("forecast", "headroom", "ladder", "aimd", "none")
+    assert RATE_CONTROLLERS == ("headroom", "forecast", "ladder", "aimd", "none")
     fc = make_rate_controller(
         sc("bonding.rate_controller=forecast", "receiver.latency_ms=1200", "encoder.reaction_delay_ms=200")
     )
     assert (fc.bitrate, fc.min_bitrate, fc.max_bitrate, fc.headroom) == (6_000_000, 500_000, 12_000_000, 1.1)
     assert (fc.latency_s, fc.interval_s, fc.reaction_s, len(fc.links)) == (1.2, 0.1, 0.2, 2)
-    h = make_rate_controller(
-        sc(
-            "bonding.rate_controller=headroom",
-            "bonding.headroom=1.3",
-            "bonding.raise_hold_s=2.0",
-            "bonding.raise_step=0.2",
-        )
-    )
+    h = make_rate_controller(sc("bonding.headroom=1.3", "bonding.raise_hold_s=2.0", "bonding.raise_step=0.2"))
     assert isinstance(h, RateController)
     assert (h.bitrate, h.min_bitrate, h.max_bitrate) == (6_000_000, 500_000, 12_000_000)
     assert (h.headroom, h.raise_hold_s, h.raise_step) == (1.3, 2.0, 0.2)
@@ -331,7 +324,7 @@ def test_factory_rejects_an_unknown_name_naming_the_choices():
     object.__setattr__(s.bonding, "rate_controller", "pid")
     with pytest.raises(
         ValueError,
-        match=r"unknown rate controller 'pid' \(choose from forecast, headroom, ladder, aimd, none\)",
+        match=r"unknown rate controller 'pid' \(choose from headroom, forecast, ladder, aimd, none\)",
     ):
         make_rate_controller(s)
 

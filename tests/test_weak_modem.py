@@ -29,10 +29,8 @@ STARTUP_S = 5.0
 
 # (scenario, scheduler, bound) pairs that miss today at the scenarios' seed (test_print_weak_modem_table
 # shows the measured values); "steady" is the on-time bound over the frames after STARTUP_S.
-# With the forecast rate controller (the default since issue 14) DWRR and EDPF meet all three
-# bounds in weak-modem and in weak-modem-swing. minRTT, BLEST and srtla met them under the headroom
-# rule and miss some now (on time by 0.5-1.5 points, goodput by 6-8 %); why is not analysed yet
-# (session note of issue 14).
+# Since a backed-up link's packets go again on the others and the first copy to arrive counts,
+# DWRR, minRTT, BLEST and srtla meet all three bounds in weak-modem and in weak-modem-swing.
 MISSES = {
     ("weak-modem", "rr", "goodput"),
     ("weak-modem", "rr", "on_time"),
@@ -40,14 +38,13 @@ MISSES = {
     ("weak-modem-swing", "rr", "goodput"),
     ("weak-modem-swing", "rr", "on_time"),
     ("weak-modem-swing", "rr", "steady"),
-    ("weak-modem", "minrtt", "on_time"),
-    ("weak-modem", "minrtt", "steady"),
-    ("weak-modem", "blest", "on_time"),
-    ("weak-modem", "blest", "steady"),
-    ("weak-modem-swing", "blest", "goodput"),
-    ("weak-modem-swing", "blest", "on_time"),
-    ("weak-modem-swing", "blest", "steady"),
-    ("weak-modem", "srtla", "goodput"),
+    # A few packets of the cold start's I-frame wait on the weak link until it is backed up.
+    ("weak-modem", "edpf", "on_time"),
+    # Packets already on their way when a swing starts (a 550 ms jump, half the latency) are late.
+    ("weak-modem-swing", "edpf", "on_time"),
+    # EDPF keeps the stream on time by sending less: 8 % less goodput than on the good links alone.
+    ("weak-modem", "edpf", "goodput"),
+    ("weak-modem-swing", "edpf", "goodput"),
 }
 
 

@@ -1,8 +1,8 @@
 """Encoder bitrate controllers behind one interface, chosen by `bonding.rate_controller`.
 
-* `forecast` (default): what each link will deliver within the playout latency (core/forecast.py).
-* `headroom`: core/rate_control.py, the counted capacity over a headroom (the default until the
-  forecast beat it on the tuner's validation scenarios; README, Rate control).
+* `headroom` (default): core/rate_control.py, the counted capacity over a headroom.
+* `forecast`: what each link will deliver within the playout latency (core/forecast.py). It beats
+  headroom in the sim on the bundled scenarios; not the default until real runs confirm it.
 * `ladder`: belacoder's RTT and send-backlog ladder (core/ladder.py).
 * `aimd`: multiplicative cut on sustained pressure, additive climb (core/aimd.py).
 * `none`: no messages; the encoder keeps its start bitrate (also `rate_control: false`).
@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from bondlab.core.rate_control import CongestionControl, RateController
 
-RATE_CONTROLLERS = ("forecast", "headroom", "ladder", "aimd", "none")
+RATE_CONTROLLERS = ("headroom", "forecast", "ladder", "aimd", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ class BitrateController(Protocol):
 def make_rate_controller(scenario: Any) -> BitrateController | None:
     """The scenario's controller (None for `none` or `rate_control: false`); duck-typed scenario."""
     b, e = scenario.bonding, scenario.encoder
-    name = getattr(b, "rate_controller", "headroom") if b.rate_control else "none"  # pre-forecast objects
+    name = getattr(b, "rate_controller", "headroom") if b.rate_control else "none"
     if name == "none":
         return None
     if name == "headroom":
