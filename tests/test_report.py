@@ -340,3 +340,13 @@ def test_report_over_an_old_run_without_the_new_columns(tmp_path: Path) -> None:
     files = write_report(find_runs(tmp_path / "results"), tmp_path / "report")
     assert {p.name for p in files.plots} >= {"seed-asymmetric-bitrate.png", "seed-asymmetric-estimator.png"}
     assert plt.get_fignums() == []
+
+
+def test_error_bars_of_equal_values_are_never_negative():
+    """The float mean of equal values can fall a hair outside them; matplotlib refuses negative
+    error bars, and a compare over seeds that all measured the same died drawing its plots."""
+    from bondlab.report.figures import mean_spread
+
+    for values in ([0.1] * 3, [0.1] * 7, [0.7] * 3):
+        _, (below, above) = mean_spread(values)
+        assert below >= 0.0 and above >= 0.0

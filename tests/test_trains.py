@@ -126,3 +126,42 @@ def test_tracker_reads_the_train_rate_from_two_reports_sum_deltas() -> None:
     tr.on_report(0.5, report(5, 9e6, 1.7 + 0.4))
     tr.take(0.5)
     assert tr.train_bps == pytest.approx(8 * 1e6 / 0.4)
+
+
+def test_the_sender_reads_the_lower_of_the_slope_and_the_span_rate():
+    """On the VM's htb the pooled slope read 2-5x the links' rates while the spans read 0.8x
+    (core/trains.py); the tracker takes the lower of the two, whichever it is."""
+    from bondlab.core.trains import train_span
+
+    gap = PKT * 8 / 2e6  # 2 Mbps, paced
+    times = [k * gap for k in range(8)]
+    sizes = [PKT] * 8
+    sxx, sxy = train_sums(sizes, times)
+    nbytes, span = train_span(sizes, times)
+    assert 8 * nbytes / span == pytest.approx(2e6) == train_rate_bps(sxx, sxy)
+
+    def read(sxx, sxy, nbytes, span):
+        tr = ReportTracker()
+        tr.on_report(0.0, ReceiverReport(0, 1, 0.0, 0, 1))
+        tr.take(0.0)
+        tr.on_report(0.1, ReceiverReport(0, 2, 0.1, 10 * PKT, 9, 0.1, sxx, sxy, nbytes, span))
+        tr.take(0.1)
+        return tr.train_bps
+
+    assert read(sxx, sxy / 3, nbytes, span) == pytest.approx(2e6)  # the slope over-reads: the span
+    assert read(sxx, sxy, nbytes, span / 3) == pytest.approx(2e6)  # the span over-reads: the slope
+    assert read(sxx, sxy, 0, 0.0) == pytest.approx(2e6)  # no span sums (an older receiver): the slope
+
+
+def test_train_check_reproduces_the_real_run_developers_md_quotes():
+    """`python -m bondlab.real.train_check` on the kept real run: the numbers DEVELOPERS.md quotes."""
+    from pathlib import Path
+
+    from bondlab.real.train_check import link_rates
+
+    run = Path(__file__).resolve().parent.parent / "results" / "examples" / "real-black-hole-forecast"
+    got = {name: (cap, slope, span) for name, cap, slope, span in link_rates(run, 8.0)}
+    assert list(got) == ["lte-a", "lte-b", "lte-c"]
+    quoted = {"lte-a": (7.72, 13.35, 4.39), "lte-b": (4.82, 3.37, 1.84), "lte-c": (5.79, 10.99, 4.46)}
+    for name, values in quoted.items():
+        assert [round(v / 1e6, 2) for v in got[name]] == list(values)

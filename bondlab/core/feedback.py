@@ -26,6 +26,8 @@ class ReceiverReport:
     # what it is given at once, whatever it is given on average.
     train_sxx: float = 0.0
     train_sxy: float = 0.0
+    train_bytes: int = 0  # payload bytes after each train's first packet
+    train_span_s: float = 0.0  # the trains' first-to-last arrival spans
 
 
 class ReportTracker:
@@ -60,7 +62,10 @@ class ReportTracker:
             dt = last.rx_time - used.rx_time
             if dt > 0:
                 rate = (last.payload_bytes - used.payload_bytes) * 8 / dt
-            self.train_bps = train_rate_bps(last.train_sxx - used.train_sxx, last.train_sxy - used.train_sxy)
+            slope = train_rate_bps(last.train_sxx - used.train_sxx, last.train_sxy - used.train_sxy)
+            d_span = last.train_span_s - used.train_span_s
+            span = 8.0 * (last.train_bytes - used.train_bytes) / d_span if d_span > 0.0 else None
+            self.train_bps = slope if span is None or slope is None else min(slope, span)
         if last is not None:
             self._used = last
         age = None if self.evidence_t is None else max(now - self.evidence_t, 0.0)

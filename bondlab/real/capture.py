@@ -249,7 +249,18 @@ class WireCapture:
             meter = c.meter
             meter.flush(now)  # the last train before a pause: nothing closes it otherwise
             data = pack_report(
-                ReceiverReport(i, c.reports, now, c.payload_bytes, c.arrivals, c.last_t, meter.sxx, meter.sxy)
+                ReceiverReport(
+                    i,
+                    c.reports,
+                    now,
+                    c.payload_bytes,
+                    c.arrivals,
+                    c.last_t,
+                    meter.sxx,
+                    meter.sxy,
+                    meter.span_bytes,
+                    meter.span_s,
+                )
             )
             try:
                 self.report_socks[i].sendto(data, (link["sender_ip"], self.report_port + i))

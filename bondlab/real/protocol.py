@@ -66,8 +66,8 @@ def unpack(payload: bytes) -> BondHeader:
 RR_MAGIC = b"BLRR"
 RR_BASE_PORT = 7000  # link i's reports go to its sender_ip, port RR_BASE_PORT + i, over link i
 # magic, link, report number, send time, payload bytes, packets, latest wire arrival,
-# packet-train sums Sxx (bytes^2) and Sxy (bytes x s)
-_REPORT = struct.Struct("!4sHIdQQddd")
+# packet-train sums Sxx (bytes^2) and Sxy (bytes x s), bytes after trains' first packets, spans (s)
+_REPORT = struct.Struct("!4sHIdQQdddQd")
 REPORT_BYTES = _REPORT.size
 
 
@@ -87,8 +87,9 @@ class ReceiverReport:
     receiver's CLOCK_MONOTONIC (the sender's clock too, on one kernel). `train_sxx`, `train_sxy`
     are the link's packet-train dispersion sums (core/trains.py: per train of one frame's packets
     on this link, counted as for `payload_bytes`, the least-squares sums of wire time on cumulative
-    payload bytes in sequence order); the sender reads the link's train rate from their growth
-    between two reports. Being cumulative, a lost report costs freshness only: the next one
+    payload bytes in sequence order), `train_bytes` and `train_span_s` the same trains' bytes after
+    their first packet and their first-to-last spans; the sender reads the link's train rate from
+    their growth between two reports. Being cumulative, a lost report costs freshness only: the next one
     carries all of it.
     """
 
@@ -100,6 +101,8 @@ class ReceiverReport:
     last_arrival_t: float
     train_sxx: float = 0.0
     train_sxy: float = 0.0
+    train_bytes: int = 0
+    train_span_s: float = 0.0
 
 
 def pack_report(r: ReceiverReport) -> bytes:
@@ -113,6 +116,8 @@ def pack_report(r: ReceiverReport) -> bytes:
         r.last_arrival_t,
         r.train_sxx,
         r.train_sxy,
+        r.train_bytes,
+        r.train_span_s,
     )
 
 
@@ -120,10 +125,10 @@ def unpack_report(data: bytes) -> ReceiverReport:
     """Parse a receiver report datagram; ValueError if it is not one."""
     if len(data) != REPORT_BYTES:
         raise ValueError(f"receiver report must be {REPORT_BYTES} bytes, got {len(data)}")
-    magic, link, number, send_t, nbytes, packets, last_t, sxx, sxy = _REPORT.unpack(data)
+    magic, link, number, send_t, nbytes, packets, last_t, sxx, sxy, tbytes, span = _REPORT.unpack(data)
     if magic != RR_MAGIC:
         raise ValueError("datagram does not start with the receiver report magic")
-    return ReceiverReport(link, number, send_t, nbytes, packets, last_t, sxx, sxy)
+    return ReceiverReport(link, number, send_t, nbytes, packets, last_t, sxx, sxy, tbytes, span)
 
 
 def find_header(udp_payload: bytes | bytearray | memoryview, start: int = 0, end: int | None = None) -> int:

@@ -187,6 +187,8 @@ class RealTransport:
                         r.last_arrival_t,
                         train_sxx=r.train_sxx,
                         train_sxy=r.train_sxy,
+                        train_bytes=r.train_bytes,
+                        train_span_s=r.train_span_s,
                     )
                     if self.t0 == 0.0:
                         continue  # before the run's time 0: nothing to date it against

@@ -70,10 +70,12 @@ def zero_based(axes: Iterable[Axes]) -> None:
 
 
 def mean_spread(values: Sequence[float]) -> tuple[float, tuple[float, float]]:
-    """Mean and (below, above) distance to min and max, for error bars over seeds."""
+    """Mean and (below, above) distance to min and max, for error bars over seeds. Equal values can
+    put their float mean a hair outside them (0.1 x 3): the distances are clamped at 0, which
+    matplotlib requires of error bars."""
     arr = np.asarray(values, dtype=float)
     mean = float(arr.mean())
-    return mean, (mean - float(arr.min()), float(arr.max()) - mean)
+    return mean, (max(0.0, mean - float(arr.min())), max(0.0, float(arr.max()) - mean))
 
 
 def grouped_bars(ax: Axes, n_groups: int, items: Sequence[_BarItem], decimals: int) -> bool:

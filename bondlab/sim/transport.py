@@ -19,7 +19,7 @@ import simpy
 from bondlab.core.feedback import ReceiverReport
 from bondlab.core.receiver import BondedReceiver
 from bondlab.core.stats import PeerStats
-from bondlab.core.trains import MIN_TRAIN_PACKETS, train_sums
+from bondlab.core.trains import MIN_TRAIN_PACKETS, train_span, train_sums
 from bondlab.core.transport import Burst
 from bondlab.scenario import Scenario
 from bondlab.sim.arq import INF, REORDER_S, Arq, Gap
@@ -62,8 +62,8 @@ class SimTransport:
         self._sent_back = 0
         # Packet-train sums (core/trains.py) in each link's report bins, by the train's last
         # arrival (the receiver knows a train once all of it is in), and as reported so far.
-        self._train_bins = [([0.0] * len(link.rx_bytes), [0.0] * len(link.rx_bytes)) for link in self.links]
-        self._train_reported = [(0.0, 0.0)] * len(self.links)
+        self._train_bins = [tuple([0.0] * len(link.rx_bytes) for _ in range(4)) for link in self.links]
+        self._train_reported = [(0.0, 0.0, 0.0, 0.0)] * len(self.links)  # Sxx, Sxy, bytes, span
 
     def start(self) -> None:
         # Both ends were up before the stream (handshake, pings): an echo and a report baseline.
@@ -158,8 +158,11 @@ class SimTransport:
             k = int(max(arrivals) * self.links[li]._inv_interval)  # type: ignore[type-var]
             bins = self._train_bins[li]
             if k < len(bins[0]):
+                nbytes, span = train_span(sizes, arrivals)  # type: ignore[arg-type]
                 bins[0][k] += sxx
                 bins[1][k] += sxy
+                bins[2][k] += nbytes
+                bins[3][k] += span
 
     def _reorders(self, li: int) -> bool:
         """Whether jitter on this link can exceed the receiver's reorder buffer (spurious NACKs)."""
@@ -218,9 +221,14 @@ class SimTransport:
             for li, link in enumerate(self.links):
                 nbytes, npkts = self._reported[li]
                 self._reported[li] = (nbytes + link.rx_bytes[k - 1], npkts + link.rx_packets[k - 1])
-                sxx, sxy = self._train_reported[li]
                 bins = self._train_bins[li]
-                self._train_reported[li] = (sxx + bins[0][k - 1], sxy + bins[1][k - 1])
+                sxx, sxy, tbytes, tspan = self._train_reported[li]
+                self._train_reported[li] = (
+                    sxx + bins[0][k - 1],
+                    sxy + bins[1][k - 1],
+                    tbytes + bins[2][k - 1],
+                    tspan + bins[3][k - 1],
+                )
             self._report_all(env.now)
 
     def _report_all(self, now: float) -> None:
@@ -228,8 +236,10 @@ class SimTransport:
         for li, link in enumerate(self.links):
             nbytes, npkts = self._reported[li]
             self._report_no[li] += 1
-            sxx, sxy = self._train_reported[li]
-            report = ReceiverReport(li, self._report_no[li], now, nbytes, npkts, 0.0, sxx, sxy)
+            sxx, sxy, tbytes, tspan = self._train_reported[li]
+            report = ReceiverReport(
+                li, self._report_no[li], now, nbytes, npkts, 0.0, sxx, sxy, int(tbytes), tspan
+            )
             back = link.reverse(now)
             if back is not None:
                 self._back(back, li, report)
