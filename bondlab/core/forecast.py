@@ -29,7 +29,9 @@ Timing, each a multiple of a time constant of the feedback: a raise waits `raise
 report intervals of a target clearly above the bitrate (single reports are noisy); after a cut,
 the next cut waits for the first to show: the encoder's reaction + the slowest live RTT + two
 report intervals (the queue draining and the reports saying so), unless even the capacity without
-the backlog no longer fits. Nothing is remembered longer than the history (latency + two seconds).
+the backlog no longer fits, or the links hold clearly more than at the cut (copies came on top).
+A raise goes at most +50 %; a cut within two settle times of a raise marks that bitrate as a wall
+for ten settle times (seconds, not a minute). Samples are kept for latency + two seconds.
 """
 
 from __future__ import annotations
@@ -60,7 +62,6 @@ SPIKE_S = 0.1
 # A cut soon after a raise found the wall: for this many settle times raises stop `WALL_MARGIN`
 # below the bitrate that failed (cut, climb, cut is a quality change a second for the viewer).
 # Seconds, not a minute: a capacity that really rose is used a few seconds later.
-PROBE = 0.3
 WALL_SETTLES = 10
 WALL_MARGIN = 0.05
 
@@ -175,6 +176,7 @@ class ForecastController:
     def observe(self, t: float, samples: Sequence[PeerStats], estimators: Sequence[Any]) -> list[float]:
         """One report interval's evidence; returns what each link counts (bps) for the record."""
         rtts = []
+        counted = [0.0] * len(self.links)
         self._queued_bits = 0.0
         for i, (link, s, est) in enumerate(zip(self.links, samples, estimators, strict=True)):
             if not est.up:
@@ -185,7 +187,7 @@ class ForecastController:
             link.add(t, s.train_bps, s.delivered_bps)
             # A link going quiet counts less at once (its weight falls the same way): a failed link
             # removes its own forecast within a few reports, before the down verdict.
-            f = link.forecast_bps * est.path_health * est.silence_factor
+            f = counted[i] = link.forecast_bps * est.path_health * est.silence_factor
             # What it holds of ours beyond what is merely in flight (one RTT of its rate) drains
             # before a new frame's packets: those bytes are not there for new frames.
             rtt_s = (est.srtt_ms or 0.0) / 1000.0
@@ -198,10 +200,6 @@ class ForecastController:
             share = f / max(self._capacity_bps, 1.0)  # last interval's sum: shares move slowly
             standing = max(min(held), queued_bits - SPIKE_S * share * self.bitrate)
             self.deliverable_bps[i] = max(0.0, f - standing / (DRAIN_SHARE * self.latency_s))
-        counted = [
-            lk.forecast_bps * est.path_health * est.silence_factor if est.up else 0.0
-            for lk, est in zip(self.links, estimators)
-        ]
         self._capacity_bps = sum(counted)
         self._settle_s = self.reaction_s + max(rtts, default=0.0) + 2 * self.interval_s
         return counted
