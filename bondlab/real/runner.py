@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bondlab.core.rate_controllers import make_rate_controller
 from bondlab.real import netns, netns_cleanup, netns_commands, shaping, trace_replay
 from bondlab.real.faults import first_death, injector, process_died, write_fault
 from bondlab.real.protocol import RR_BASE_PORT
@@ -43,6 +44,11 @@ class Action:
     link: str
     argvs: list[list[str]]
     capacity_bps: float  # what the link's bottleneck is set to from t on (IP bit/s; 0 while down)
+
+
+def reads_trains(scenario: Any) -> bool:
+    """Whether the scenario's rate controller reads packet-train evidence (the forecast rule)."""
+    return bool(getattr(make_rate_controller(scenario), "reads_links", False))
 
 
 def buffer_ms(scenario: Scenario, link: int) -> int:
@@ -167,6 +173,7 @@ def inner_run(
             "port_hi": BASE_PORT + 2 * len(names) - 1,
             "interval_s": scenario.bonding.stats_interval_ms / 1000.0,
             "report_port": RR_BASE_PORT,
+            "trains": reads_trains(scenario),
         }
         cfg = out_dir / "real-config.json"
         cfg.write_text(json.dumps(config, indent=2))

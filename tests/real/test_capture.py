@@ -132,17 +132,19 @@ class FakeReportSocket:
         pass
 
 
+@pytest.mark.parametrize("trains", [True, False], ids=["trains", "no-trains"])
 def test_capture_reports_train_rates_from_jittered_reordered_arrivals(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trains: bool
 ) -> None:
     """WireCapture's own drain/send_reports/save on packets from fake sockets: each link's trains
     (one frame's packets on it, leaving the bottleneck at the link's rate, each arrival moved by
     uniform +-5 ms so they reorder) come back in the reports as sums whose rate is the link's;
-    warm-up packets and same-link duplicates feed no train; before any data the sums are 0."""
+    warm-up packets and same-link duplicates feed no train; before any data the sums are 0. With
+    `trains` off (a rate controller that reads none) the bytes are counted and no train is timed."""
     fakes = {"rx0": FakePacketSocket(), "rx1": FakePacketSocket()}
     monkeypatch.setattr(capture, "open_socket", lambda dev, _lo, _hi: fakes[dev])
     links = [{"dev": d, "sender_ip": "127.0.0.1", "receiver_ip": "127.0.0.1"} for d in fakes]
-    cap = capture.WireCapture(links, 6000, 6003)
+    cap = capture.WireCapture(links, 6000, 6003, trains=trains)
     for s in cap.report_socks:
         s.close()
     cap.report_socks = [FakeReportSocket(), FakeReportSocket()]
@@ -185,6 +187,12 @@ def test_capture_reports_train_rates_from_jittered_reordered_arrivals(
             for t, s in sorted(arrivals):
                 socks[link].push(packet(s, f, link), t, cap.offset)
     last = drain_and_report()
+    if not trains:
+        assert [r.payload_bytes for r in last] == [1316 * frames * n for n in per_link]
+        assert all(r.train_sxx == r.train_bytes == 0 for r in last)
+        assert [c.meter.trains for c in cap.counters] == [0, 0]
+        cap.close()
+        return
     for link in (0, 1):
         assert last[link].payload_bytes == 1316 * frames * per_link[link]
         assert cap.counters[link].meter.trains == frames
@@ -197,6 +205,16 @@ def test_capture_reports_train_rates_from_jittered_reordered_arrivals(
     capture.save(cap, tmp_path, 0.0, 1.0)
     assert json.loads((tmp_path / "wire.json").read_text())["trains"] == [frames, frames]
     cap.close()
+
+
+def test_the_capture_times_trains_only_for_a_rate_controller_that_reads_them() -> None:
+    from bondlab.real.runner import reads_trains
+    from bondlab.scenario import load_scenario
+
+    seed = ROOT / "scenarios" / "seed-asymmetric.yaml"
+    assert reads_trains(load_scenario(seed, ["bonding.rate_controller=forecast"]))
+    assert not reads_trains(load_scenario(seed))  # headroom, the default
+    assert not reads_trains(load_scenario(seed, ["bonding.rate_control=false"]))
 
 
 def test_clock_offset_is_realtime_minus_monotonic() -> None:
