@@ -48,7 +48,9 @@ class BondingController:
         self.estimators = [LinkEstimator(params, start / n_links) for _ in range(n_links)]
         self.rate = rate
         # A rate controller that reads each link's samples (forecast) says what each link counts.
-        self._observe_links: Callable[..., list[float]] | None = getattr(rate, "observe", None)
+        self._observe_links: Callable[..., list[float]] | None = (
+            rate.observe if getattr(rate, "reads_links", False) else None  # type: ignore[union-attr]
+        )
         self.messages: list[CongestionControl] = []
         self._held: deque[tuple[float, int, Any]] = deque()
         self.pick = self.scheduler.pick  # bound once: this is the per-packet hot path

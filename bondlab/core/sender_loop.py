@@ -192,11 +192,11 @@ class SenderLoop:
         others = [e for i, e in enumerate(self.controller.estimators) if i != dead and e.weight > 0]
         if not others:
             return
-        silent = self.controller.estimators[dead].evidence_age_s >= SILENT_COPY_S
+        est = self.controller.estimators[dead]
+        silent = est.evidence_age_s >= SILENT_COPY_S
         # A live link backed up by another's copies is not failing: copying its data back would
         # send the same bytes round the bond (a cold start's copies went to and fro, both links
         # full, and lost the first GOPs). Only where copies count in the backlog (forecast).
-        est = self.controller.estimators[dead]
         if not silent and est.p.count_copies and now - self._copied_at[dead] < self.latency_s:
             return
         if not silent and sum(e.capacity_bps * e.health for e in others) <= self.encoder.bitrate_bps:

@@ -43,17 +43,23 @@ MIN_TRAIN_PACKETS = 2
 MAX_TRAIN_SPAN_S = 0.5
 
 
+def _span_of_train(sizes: Sequence[int], arrivals: Sequence[float]) -> float | None:
+    """The first-to-last arrival span if the packets can be one burst through the bottleneck."""
+    if len(sizes) < MIN_TRAIN_PACKETS or len(sizes) != len(arrivals):
+        return None
+    span = max(arrivals) - min(arrivals)
+    return None if span > MAX_TRAIN_SPAN_S else span
+
+
 def train_sums(sizes: Sequence[int], arrivals: Sequence[float]) -> tuple[float, float]:
     """(Sxx, Sxy) of one train: `sizes` payload bytes and `arrivals` seconds, both in send order.
 
     x is the cumulative payload bytes up to and including each packet, y its arrival time. Trains
     too short or too long to be one burst through the bottleneck count (0, 0).
     """
+    if _span_of_train(sizes, arrivals) is None:
+        return 0.0, 0.0
     n = len(sizes)
-    if n < MIN_TRAIN_PACKETS or n != len(arrivals):
-        return 0.0, 0.0
-    if max(arrivals) - min(arrivals) > MAX_TRAIN_SPAN_S:
-        return 0.0, 0.0
     xs = []
     acc = 0
     for s in sizes:
@@ -71,11 +77,10 @@ def train_sums(sizes: Sequence[int], arrivals: Sequence[float]) -> tuple[float, 
 
 def train_span(sizes: Sequence[int], arrivals: Sequence[float]) -> tuple[int, float]:
     """(payload bytes after the first packet, first-to-last arrival span) of one train, or (0, 0.0)
-    for trains `train_sums` leaves out: the span rate that a clumping shaper cannot inflate."""
-    if len(sizes) < MIN_TRAIN_PACKETS or len(sizes) != len(arrivals):
-        return 0, 0.0
-    span = max(arrivals) - min(arrivals)
-    if span > MAX_TRAIN_SPAN_S or span <= 0.0:
+    for trains `train_sums` leaves out, and for one that arrived all at once (no span to divide by):
+    the span rate that a clumping shaper cannot inflate."""
+    span = _span_of_train(sizes, arrivals)
+    if not span:  # None, or 0.0
         return 0, 0.0
     return sum(sizes) - sizes[0], span
 
