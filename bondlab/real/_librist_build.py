@@ -27,6 +27,8 @@ MISSING_MESSAGE = (
 # Read by path, not imported: cffi exec()s this file outside the bondlab package.
 CDEF_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_librist_cdef.py")
 CDEF: str = runpy.run_path(CDEF_PATH)["CDEF"]
+# The receiver side's batched readers (receiver FIFO, capture socket): C of their own.
+_BATCH = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_batch_c.py"))
 
 # The librist headers, plus bondlab's batched writer: one call writes a frame's packets (or one
 # link's share of them), each with the bonding header of bondlab/real/protocol.py built here,
@@ -146,10 +148,10 @@ def make_builder() -> FFI:
     if not _header_found(include_dirs):
         raise RuntimeError(MISSING_MESSAGE.format(header=HEADER))
     builder = FFI()
-    builder.cdef(CDEF)
+    builder.cdef(CDEF + _BATCH["CDEF"])
     builder.set_source(
         MODULE_NAME,
-        SOURCE,
+        SOURCE + _BATCH["SOURCE"],
         libraries=["rist"],
         include_dirs=include_dirs,
         library_dirs=_library_dirs(),

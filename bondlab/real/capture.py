@@ -7,6 +7,8 @@ incoming (PACKET_HOST) unfragmented UDP to the librist ports and trims each pack
 so the kernel copies ~128 bytes per data packet and nothing else wakes this process. The bonding
 header (protocol.py, magic b"BLB2") sits after librist's own headers in the UDP payload; its
 offset is measured on the first packet and checked on each one (searched again if it moves).
+Packets are read and parsed in batches by C (real/capture_batch.py: recvmmsg), counted per batch
+here: the TCG VM has no CPU for a Python recvmsg and parse per packet.
 
 Timestamps: SO_TIMESTAMPNS gives the kernel's receive time of each packet (stamped when the veth
 hands it to the stack, i.e. after the uplink's netem and htb), on CLOCK_REALTIME. The bonding
@@ -54,7 +56,8 @@ from typing import Any
 import numpy as np
 
 from bondlab.core.trains import TrainMeter
-from bondlab.real.protocol import MAGIC, RR_BASE_PORT, WARMUP_FRAME_ID, ReceiverReport, pack_report
+from bondlab.real.capture_batch import SNAP_BYTES, PacketBatch
+from bondlab.real.protocol import RR_BASE_PORT, WARMUP_FRAME_ID, ReceiverReport, pack_report
 
 log = logging.getLogger("bondlab.real.capture")
 
@@ -68,16 +71,12 @@ WIRE_DTYPE = [
     ("ip_len", "i4"),  # IP total length of that first arrival
     ("payload", "i4"),  # bonding payload bytes (UDP payload less librist's headers)
 ]
-SNAP_BYTES = 128
 ETH_P_IP = 0x0800
 SOL_PACKET = 263
 PACKET_STATISTICS = 6
 SO_TIMESTAMPNS = 35  # SO_TIMESTAMPNS_OLD: struct timespec of 64-bit fields on x86-64
 SO_ATTACH_FILTER = 26
 RCVBUF_BYTES = 4 << 20
-_TIMESPEC = struct.Struct("@qq")
-_ANC_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
-_HDR = struct.Struct("!QIdd")  # seq, frame_id, capture_t, write_t: right after the magic
 _SKF_AD_PKTTYPE = -0x1000 + 4  # SKF_AD_OFF + SKF_AD_PKTTYPE (as an unsigned 32-bit offset below)
 
 
@@ -130,28 +129,6 @@ def clock_offset(tries: int = 5) -> float:
     return best[1]
 
 
-def parse_packet(
-    buf: bytes | bytearray, n: int, hint: int = -1
-) -> tuple[int, int, float, float, int, int, int] | None:
-    """(seq, frame_id, capture_t, write_t, ip_len, payload_bytes, header offset in the UDP payload)
-    of an IP packet's first `n` bytes, or None if it carries no bonding header. `hint`: offset to
-    try first."""
-    if n < 28 or buf[0] >> 4 != 4:
-        return None
-    udp = (buf[0] & 0x0F) * 4 + 8
-    ip_len = (buf[2] << 8) | buf[3]
-    if hint >= 0 and buf[udp + hint : udp + hint + 4] == MAGIC:
-        at = udp + hint
-    else:
-        at = buf.find(MAGIC, udp, n)
-        if at < 0:
-            return None
-    if at + 4 + _HDR.size > n:
-        return None
-    seq, fid, capture_t, write_t = _HDR.unpack_from(buf, at + 4)
-    return seq, fid, capture_t, write_t, ip_len, ip_len - at, at - udp
-
-
 @dataclass
 class LinkCounters:
     # What the link delivered, for the receiver reports: each data packet the first time it arrives
@@ -202,39 +179,53 @@ class WireCapture:
         self.offsets = [self.offset]
         self.hint = -1
         self.header_offsets: set[int] = set()
-        self.buf = bytearray(SNAP_BYTES)
+        self.batch = PacketBatch()
         self.poller = select.poll()
         for s in self.socks:
             self.poller.register(s.fileno(), select.POLLIN)
 
     def drain(self, link: int, limit: int = 256) -> int:
-        """Read what is queued on one link's socket (at most `limit` packets)."""
-        sock, buf, c = self.socks[link], self.buf, self.counters[link]
-        seen, rows, on_packet = self.seen, self.rows, c.meter.on_packet if self.trains else None
-        for k in range(limit):
-            try:
-                n, anc, _flags, _addr = sock.recvmsg_into([buf], _ANC_SPACE)
-            except BlockingIOError:
-                return k
-            if anc:
-                sec, nsec = _TIMESPEC.unpack_from(anc[0][2])
-                t = sec + nsec * 1e-9 - self.offset
-            else:  # no kernel stamp (should not happen): the time of reading
-                t = time.monotonic()
-            c.arrivals += 1
-            if t > c.last_t:
-                c.last_t = t
-            got = parse_packet(buf, n, self.hint)
-            if got is None:
-                c.other += 1
-                c.other_bytes += (buf[2] << 8) | buf[3] if n >= 4 else 0
-                continue
-            seq, fid, capture_t, write_t, ip_len, payload, at = got
-            if at != self.hint:
-                self.hint = at
-                self.header_offsets.add(at)
-            if seq not in c.seen and fid != WARMUP_FRAME_ID:  # warm-up: proof of life, not payload
-                c.seen.add(seq)
+        """Read what is queued on one link's socket (at most `limit` packets, one C call)."""
+        batch = self.batch
+        if batch.size != limit:
+            batch = self.batch = PacketBatch(limit)
+        batch.hint = self.hint
+        n = batch.drain(self.socks[link])
+        if n:
+            self.take(link, batch, n)
+        return n
+
+    def take(self, link: int, b: PacketBatch, n: int) -> None:
+        """Count a batch of packets read on one link: arrivals, first arrivals (wire rows),
+        per-link distinct payload (the reports) and their trains."""
+        c = self.counters[link]
+        stamped = b.realtime_ns[:n]
+        wire_t = np.where(stamped >= 0, stamped * 1e-9 - self.offset, time.monotonic())
+        c.arrivals += n
+        c.last_t = max(c.last_t, float(wire_t.max()))
+        ours = b.at[:n] >= 0
+        if not ours.all():
+            c.other += int((~ours).sum())
+            c.other_bytes += int(b.ip_len[:n][~ours].sum())
+        if not ours.any():
+            return
+        idx = np.flatnonzero(ours)
+        offsets = np.unique(b.at[idx])
+        self.header_offsets.update(offsets.tolist())
+        self.hint = int(b.at[idx[-1]])
+        seen, rows, cseen = self.seen, self.rows, c.seen
+        on_packet = c.meter.on_packet if self.trains else None
+        for seq, fid, t, cap_t, write_t, ip_len, payload in zip(
+            b.seq[idx].tolist(),
+            b.frame_id[idx].tolist(),
+            wire_t[idx].tolist(),
+            b.capture_t[idx].tolist(),
+            b.write_t[idx].tolist(),
+            b.ip_len[idx].tolist(),
+            b.payload[idx].tolist(),
+        ):
+            if seq not in cseen and fid != WARMUP_FRAME_ID:  # warm-up: proof of life, not payload
+                cseen.add(seq)
                 c.packets += 1
                 c.payload_bytes += payload
                 if on_packet is not None:
@@ -243,8 +234,7 @@ class WireCapture:
                 c.duplicates += 1
                 continue
             seen.add(seq)
-            rows.append((seq, fid, link, t, capture_t, write_t, ip_len, payload))
-        return limit
+            rows.append((seq, fid, link, t, cap_t, write_t, ip_len, payload))
 
     def poll(self, timeout_s: float) -> None:
         for fd, _ev in self.poller.poll(max(timeout_s, 0.0) * 1000.0):

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from bondlab.real import librist_burst
+from bondlab.real import librist_arrivals, librist_burst
 from bondlab.real.librist_context import RistContext, RistPeer, as_profile
 from bondlab.real.librist_lib import MAX_PAYLOAD, Profile, RistError, ffi, lib
 from bondlab.real.librist_stats import FlowStats, PeerStats
@@ -247,6 +247,12 @@ class RistReceiver(RistContext):
                 )
             finally:
                 lib.rist_receiver_data_block_free2(pp)
+
+    def read_arrivals(self, batch: librist_arrivals.ArrivalBatch, timeout_ms: int = 50) -> int:
+        """Drain the output FIFO into `batch` in one C call (GIL released), waiting up to
+        `timeout_ms` for the first block; returns the rows filled (0 on timeout or once closed).
+        Blocks without a bonding header are counted in `batch.bad`, not returned."""
+        return librist_arrivals.read_arrivals(self._native, batch, timeout_ms)
 
     def read(self, timeout_ms: int = 100) -> bytes | None:
         """Next payload, or None if nothing arrived within `timeout_ms`."""

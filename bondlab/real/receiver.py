@@ -1,5 +1,7 @@
 """The bonded receiver's network side, run inside the receiver namespace: read every librist
 receiver context, stamp each payload's release on CLOCK_MONOTONIC, write arrivals.npy at SIGTERM.
+Reads are batched in C (`RistReceiver.read_arrivals`): the TCG VM has no CPU for a Python object
+per packet, and a reader that falls behind lets librist's output FIFO fill.
 
 librist releases a packet on its own schedule (write time + the one-way delay at flow start +
 `buffer`), so these times are librist's output times, not network arrivals. The run is judged
@@ -15,13 +17,12 @@ import logging
 import signal
 import sys
 import threading
-import time
 
 import numpy as np
 
 from bondlab.real import librist
+from bondlab.real.librist_arrivals import ArrivalBatch
 from bondlab.real.proc import signal_ready, start_process
-from bondlab.real.protocol import unpack
 
 log = logging.getLogger("bondlab.real.receiver")
 ARRIVAL_DTYPE = [("seq", "i8"), ("frame_id", "i8"), ("arrival", "f8"), ("link", "i2"), ("write_t", "f8")]
@@ -54,18 +55,15 @@ class RealReceiver:
             th.start()
 
     def _read(self, rx: librist.RistReceiver) -> None:
+        batch = ArrivalBatch()
         while not self._stop.is_set():
-            block = rx.read_block(50)
-            if block is None:
-                continue
-            now = time.monotonic()
-            try:
-                h = unpack(block.payload)
-            except ValueError:
-                self.bad += 1
-                continue
-            with self._lock:
-                self.rows.append((h.seq, h.frame_id, now, h.link, h.write_t))
+            n = rx.read_arrivals(batch, 50)
+            if n:
+                rows = batch.rows(n)
+                with self._lock:
+                    self.rows.extend(rows)
+        with self._lock:
+            self.bad += batch.bad
 
     def stop(self) -> None:
         self._stop.set()

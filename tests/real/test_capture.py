@@ -23,7 +23,8 @@ import pytest
 
 from bondlab.core.trains import train_rate_bps
 from bondlab.real import capture
-from bondlab.real.capture import WIRE_DTYPE, bpf_program, clock_offset, parse_packet
+from bondlab.real.capture import WIRE_DTYPE, bpf_program, clock_offset
+from bondlab.real.capture_batch import PacketBatch
 from bondlab.real.protocol import (
     REPORT_BYTES,
     RR_BASE_PORT,
@@ -48,25 +49,60 @@ def ip_udp(payload: bytes, dport: int = 6000) -> bytes:
     return ip + struct.pack("!HHHH", 40000, dport, 8 + len(payload), 0) + payload
 
 
+def parse_packets(*packets: bytes, hint: int = -1) -> list[tuple | None]:
+    """The C batch reader over packets sent through a datagram socketpair (the capture socket's
+    SOCK_DGRAM view starts at the IP header too): per packet (seq, frame_id, capture_t, write_t,
+    ip_len, payload bytes, header offset in the UDP payload), or None without a bonding header."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with a, b:
+        b.setblocking(False)
+        for pkt in packets:
+            a.send(pkt)
+        batch = PacketBatch(size=len(packets) + 1)
+        batch.hint = hint
+        n = batch.drain(b)
+        assert batch.drain(b) == 0  # drained
+    out: list[tuple | None] = []
+    for k in range(n):
+        if batch.at[k] < 0:
+            out.append(None)
+            continue
+        cols = (
+            batch.seq,
+            batch.frame_id,
+            batch.capture_t,
+            batch.write_t,
+            batch.ip_len,
+            batch.payload,
+            batch.at,
+        )
+        out.append(tuple(col[k].item() for col in cols))
+    return out
+
+
 def test_header_found_behind_librists_headers() -> None:
     h = BondHeader(77, 5, 1.5, 3, 1, False, 1, 3948)
     payload = pack(h, 1316, write_t=2.25)
     pkt = ip_udp(LIBRIST_PREFIX + payload)
     assert find_header(LIBRIST_PREFIX + payload) == 20
-    snap = pkt[:128]
-    seq, fid, capture_t, write_t, ip_len, nbytes, at = parse_packet(bytearray(snap), len(snap))
+    (got,) = parse_packets(pkt)  # the whole packet: C keeps the first SNAP_BYTES
+    seq, fid, capture_t, write_t, ip_len, nbytes, at = got
     assert (seq, fid, capture_t, write_t, at) == (77, 5, 1.5, 2.25, 20)
     assert ip_len == 20 + 8 + 20 + 1316 and nbytes == 1316 and ip_len - nbytes == 48
     # a wrong hint falls back to the search; a right one is used
-    assert parse_packet(bytearray(snap), len(snap), hint=4)[6] == 20
-    assert parse_packet(bytearray(snap), len(snap), hint=20)[0] == 77
+    assert parse_packets(pkt, hint=4)[0][6] == 20
+    assert parse_packets(pkt, hint=20)[0][0] == 77
+    # a 64-bit sequence number and the largest frame id survive
+    big = pack(BondHeader(2**62 + 3, 2**32 - 1, -1.0, 1, 0, True, 0, 1), 200, write_t=0.5)
+    assert parse_packets(ip_udp(LIBRIST_PREFIX + big))[0][:4] == (2**62 + 3, 2**32 - 1, -1.0, 0.5)
 
 
 def test_foreign_or_truncated_packets_are_not_matched() -> None:
     rtcp = ip_udp(LIBRIST_PREFIX[:8] + bytes.fromhex("80c80006") + bytes(40))
-    assert parse_packet(bytearray(rtcp), len(rtcp)) is None
     short = ip_udp(LIBRIST_PREFIX + pack(BondHeader(1, 1, 0.0, 1, 0, False, 0, 100), 100, 0.0))
-    assert parse_packet(bytearray(short), 20 + 8 + 20 + 10) is None  # header cut by the snap length
+    ours = ip_udp(LIBRIST_PREFIX + pack(BondHeader(9, 2, 0.0, 1, 0, False, 0, 100), 100, 0.0))
+    got = parse_packets(rtcp, short[: 20 + 8 + 20 + 10], ours)  # the header cut by the snap length
+    assert got[0] is None and got[1] is None and got[2][0] == 9
     assert find_header(b"x" * 200) == -1
 
 
@@ -94,27 +130,23 @@ def test_report_round_trip_and_rejects() -> None:
 
 
 class FakePacketSocket:
-    """Stands for a capture packet socket: hands out queued IP packets (snapped like the BPF
-    filter does) with a kernel timestamp, as recvmsg_into does with SO_TIMESTAMPNS."""
+    """Stands for a capture packet socket: a datagram socketpair whose reading end the C batch
+    reader drains; each packet's kernel timestamp (which a socketpair cannot fake) is replaced
+    by the wire time it was pushed with, in order (see `stamped_drain`)."""
 
     def __init__(self) -> None:
-        self.queue: list[tuple[bytes, bytes]] = []
-        self._pair = socket.socketpair()  # a real fd for the capture's poller
+        self._pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._pair[1].setblocking(False)
+        self._pair[0].setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+        self._pair[1].setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        self.stamps: list[int] = []
 
     def push(self, pkt: bytes, wire_t: float, offset: float) -> None:
-        ns = round((wire_t + offset) * 1e9)
-        self.queue.append((pkt, struct.pack("@qq", ns // 10**9, ns % 10**9)))
-
-    def recvmsg_into(self, bufs: list[bytearray], _anc: int) -> tuple[int, list, int, object]:
-        if not self.queue:
-            raise BlockingIOError
-        pkt, stamp = self.queue.pop(0)
-        n = min(len(pkt), len(bufs[0]))
-        bufs[0][:n] = pkt[:n]
-        return n, [(socket.SOL_SOCKET, capture.SO_TIMESTAMPNS, stamp)], 0, None
+        self.stamps.append(round((wire_t + offset) * 1e9))
+        self._pair[0].send(pkt[: capture.SNAP_BYTES])
 
     def fileno(self) -> int:
-        return self._pair[0].fileno()
+        return self._pair[1].fileno()
 
     def close(self) -> None:
         for s in self._pair:
@@ -143,6 +175,15 @@ def test_capture_reports_train_rates_from_jittered_reordered_arrivals(
     `trains` off (a rate controller that reads none) the bytes are counted and no train is timed."""
     fakes = {"rx0": FakePacketSocket(), "rx1": FakePacketSocket()}
     monkeypatch.setattr(capture, "open_socket", lambda dev, _lo, _hi: fakes[dev])
+    real_drain = PacketBatch.drain
+
+    def stamped_drain(batch: PacketBatch, sock: FakePacketSocket) -> int:
+        n = real_drain(batch, sock)
+        batch.realtime_ns[:n] = sock.stamps[:n]
+        del sock.stamps[:n]
+        return n
+
+    monkeypatch.setattr(PacketBatch, "drain", stamped_drain)
     links = [{"dev": d, "sender_ip": "127.0.0.1", "receiver_ip": "127.0.0.1"} for d in fakes]
     cap = capture.WireCapture(links, 6000, 6003, trains=trains)
     for s in cap.report_socks:

@@ -382,6 +382,27 @@ def test_write_burst_header_matches_protocol() -> None:
     check_burst_payloads(blocks, before, after)
 
 
+def test_read_arrivals_batches_the_headers_and_counts_foreign_blocks() -> None:
+    """read_arrivals (C, for the receiver process): the header fields write_burst sent, in order,
+    each stamped with time.monotonic()'s clock when read; a payload without the header is counted."""
+    from bondlab.real.librist_arrivals import ArrivalBatch
+
+    batch, rows = ArrivalBatch(size=4), []  # smaller than the bursts: several calls drain it
+    with loopback_pair() as (rx, tx, _):
+        tx.write(b"not a bonding payload" * 3)
+        before, after = write_bursts(tx)
+        deadline = time.monotonic() + 3.0
+        while len(rows) < len(expected_headers()) and time.monotonic() < deadline:
+            rows += batch.rows(rx.read_arrivals(batch, 50))
+        read_at = time.monotonic()
+    assert batch.bad == 1
+    want = [(h.seq, h.frame_id, h.link) for h, _size in expected_headers()]
+    assert [(seq % 2**64, fid, link) for seq, fid, _t, link, _w in rows] == want
+    writes = [w for *_, w in rows]
+    assert before <= writes[0] and writes[-1] <= after and writes == sorted(writes)
+    assert all(w <= t <= read_at for _s, _f, t, _l, w in rows)
+
+
 def test_write_burst_multi_peer() -> None:
     """rist-weighted: one context, librist picks each packet's peer; headers as with one peer."""
     with loopback_pair("&weight=1", "&weight=1") as (rx, tx, _):
