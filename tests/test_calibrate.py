@@ -328,3 +328,14 @@ def test_relative_difference_edges() -> None:
     assert relative_difference(0, 3) == math.inf
     assert math.isnan(relative_difference(None, 3))
     assert relative_difference(4, 3) == pytest.approx(0.25)
+
+
+def test_an_invalid_real_run_never_counts_as_agreement() -> None:
+    """A real run marked `valid: false` (it measured the CPU): its row fails, first saying why,
+    even where its numbers equal the sim's; the mean over seeds carries the verdict too."""
+    assert _failures() == []
+    row = calibration_row(_run("sim"), _run("real", valid=False, invalid_reason="12 frames late"))
+    assert row["within_bounds"] is False
+    assert calibration_failures(row) == ["real run not valid: 12 frames late"]
+    mean = mean_over_seeds([calibration_row(_run("sim"), _run("real")), row])
+    assert calibration_failures(mean) == ["real run not valid: seed 1: 12 frames late"]

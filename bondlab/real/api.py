@@ -37,6 +37,9 @@ EXPRESS_ERRORS = ("cannot be set",)  # check_expressible lines that make a run m
 # Boots take 20-55 s under TCG on an idle host but 150-210 s were measured with the two cores
 # shared with other test runs (load average ~3); the budget only has to catch a hung VM.
 VM_BOOT_BUDGET_S = 300.0
+# A run that measured the CPU rather than the network (real/validity.py) is run again, in the
+# same VM boot, at most this many more times; if every attempt fails it is kept, marked invalid.
+DEFAULT_RERUNS = 2
 
 
 class RealSetupError(RuntimeError):
@@ -112,6 +115,8 @@ class _Job:
     seed: int
     final: Path
     staging: Path
+    inject: dict[str, Any] | None = None
+    reruns: int = 0
 
     @property
     def raw(self) -> Path:
@@ -140,8 +145,15 @@ def real_runs(
     results: Path = DEFAULT_RESULTS,
     force_vm: bool = False,
     quiet: bool = False,
+    reruns: int = DEFAULT_RERUNS,
+    injects: Sequence[dict[str, Any] | None] | None = None,
 ) -> list[RealRunOutput]:
     """Run (scenario, scheduler, seed) jobs for real, in one VM boot where a VM is needed.
+
+    A run that is not valid (it measured the CPU: real/validity.py) is run again, up to `reruns`
+    more times; the last attempt is kept either way, its metrics saying `valid` and why not.
+    `injects`: a fault per job (faults.parse_injection; default: BONDLAB_INJECT_FAULT for all),
+    for the fault tests; a job with one is never rerun (its fault would only come back).
 
     One real run at a time per machine (`real/lock.py`). Each run is built in a hidden staging
     directory (run.json, raw/ shared with the VM, outputs) and published under
@@ -159,7 +171,7 @@ def real_runs(
                 print(f"note: {scenario.name}: {note}", file=sys.stderr)
     try:
         with real_run_lock(), _signals_raise():
-            return _locked_runs(jobs, results, mode, quiet)
+            return _locked_runs(jobs, results, mode, quiet, reruns, injects)
     except LockHeld as exc:
         raise RealSetupError(str(exc)) from None
     except _Stopped as exc:  # outside a run's own handling (taking or leaving the lock)
@@ -182,30 +194,41 @@ def _signals_raise() -> Iterator[None]:
 
 
 def _locked_runs(
-    jobs: Sequence[tuple[Scenario, str, int | None]], results: Path, mode: str, quiet: bool
+    jobs: Sequence[tuple[Scenario, str, int | None]],
+    results: Path,
+    mode: str,
+    quiet: bool,
+    reruns: int = DEFAULT_RERUNS,
+    injects: Sequence[dict[str, Any] | None] | None = None,
 ) -> list[RealRunOutput]:
     from bondlab.real.librist_lib import librist_version
     from bondlab.real.netns_commands import NetnsError
-    from bondlab.real.runner import RealRunError, inner_run
+    from bondlab.real.runner import RealRunError, run_until_valid
 
-    inject = faults.injection_from_env(os.environ)
+    env_inject = faults.injection_from_env(os.environ)
     runs: list[_Job] = []
     current: list[_Job] = []
     try:
-        for scenario, scheduler, seed in jobs:
+        for i, (scenario, scheduler, seed) in enumerate(jobs):
             seed = scenario.seed if seed is None else seed
             final = run_dir(results, scenario, scheduler, seed, backend="real")
-            job = _Job(scenario, scheduler, seed, final, begin_run(final))
+            inject = injects[i] if injects is not None else env_inject
+            job = _Job(scenario, scheduler, seed, final, begin_run(final), inject, 0 if inject else reruns)
             runs.append(job)
             meta = {"mode": mode, "librist_version": librist_version()}
             write_run_json(job.staging, scenario, scheduler, seed, "real", meta)
             job.raw.mkdir()
-            inner = {"scenario": scenario.resolved(), "scheduler": scheduler, "inject": inject}
+            inner = {
+                "scenario": scenario.resolved(),
+                "scheduler": scheduler,
+                "inject": inject,
+                "reruns": reruns,
+            }
             (job.raw / "inner.json").write_text(json.dumps(inner))
         if mode == "direct":
             for job in runs:
                 current[:] = [job]
-                inner_run(job.scenario, job.scheduler, job.raw, inject=inject)
+                run_until_valid(job.scenario, job.scheduler, job.raw, job.inject, job.reruns)
         else:
             current[:] = runs
             _run_in_vm(runs, quiet)
@@ -282,7 +305,8 @@ def _run_in_vm(runs: list[_Job], quiet: bool) -> None:
     raw_dirs = [job.raw for job in runs]
     argv = [sys.executable, "-m", "bondlab.real.runner", *map(str, raw_dirs)]
     # The guest is ~10x slower; runs are real time, so budget boot + per-run setup + duration.
-    timeout = VM_BOOT_BUDGET_S + sum(j.scenario.duration_s for j in runs) + 90.0 * len(raw_dirs)
+    # Budget every rerun too: the timeout only has to catch a hung VM.
+    timeout = VM_BOOT_BUDGET_S + sum((j.scenario.duration_s + 90.0) * (1 + j.reruns) for j in runs)
     # One writable mount for all runs: each --rwdir is a virtio-9p device of its own, and a guest
     # with six of them (six runs in one boot) stalled while booting (seen here, TCG).
     shared = Path(os.path.commonpath([str(d.resolve()) for d in raw_dirs]))
@@ -308,5 +332,6 @@ def real_run(
     results: Path = DEFAULT_RESULTS,
     force_vm: bool = False,
     quiet: bool = False,
+    reruns: int = DEFAULT_RERUNS,
 ) -> RealRunOutput:
-    return real_runs([(scenario, scheduler, seed)], results, force_vm, quiet)[0]
+    return real_runs([(scenario, scheduler, seed)], results, force_vm, quiet, reruns)[0]

@@ -27,6 +27,7 @@ from bondlab.core.metrics import build_metrics
 from bondlab.core.sender_record import SenderRecord
 from bondlab.real.judge import judge_wire, wire_link_bytes, wire_summary
 from bondlab.real.runner import RealRunError, buffer_ms
+from bondlab.real.validity import earlier_attempts, judge_run
 from bondlab.scenario import Scenario
 
 RAW_FILES = (  # what an inner run leaves in its raw dir, all read here
@@ -79,12 +80,27 @@ def assemble(
     real["librist_buffer_ms"] = min(buffers)
     real["librist_buffer_ms_per_link"] = buffers
     real["wire"] = wire_summary(json.loads((out_dir / "wire.json").read_text()), wire, packets, not_on_wire)
+    on_wire = len(wire)
+    verdict = judge_run(
+        summary, json.loads((out_dir / "wire.json").read_text()), shaping_log, len(frames), on_wire
+    )
+    real["validity"] = {k: v for k, v in verdict.items() if k not in ("valid", "invalid_reason")}
+    real["attempts"] = earlier_attempts(out_dir) + [verdict["invalid_reason"]]
+    real["cpu_s_per_mbit"] = _cpu_per_mbit(summary, metrics)
     metrics["real"] = real
+    metrics["valid"] = verdict["valid"]
+    metrics["invalid_reason"] = verdict["invalid_reason"]
     t0 = float(shaping_log["t0"])
     table = packets.assign(t=packets.wire_t - t0, link=pd.Categorical.from_codes(packets.link, names))
     table.to_parquet(out_dir / "wire.parquet", index=False)
     ts = _timeseries(out_dir, changes, scenario, wire, t0)
     return metrics, ts, summary["messages"], report.delays_ms
+
+
+def _cpu_per_mbit(summary: dict[str, Any], metrics: dict[str, Any]) -> float | None:
+    """The sender's CPU seconds per megabit it sent on the wire (what makes a run keep up)."""
+    mbit = sum(link.get("bytes_sent", 0) for link in metrics["links"].values()) * 8 / 1e6
+    return round(summary["cpu_s"] / mbit, 4) if mbit and "cpu_s" in summary else None
 
 
 def _sender_record(

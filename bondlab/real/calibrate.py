@@ -179,8 +179,10 @@ def _worst(found: Sequence[Check], bound: Bound) -> Check | None:
 def calibration_failures(pair_row: Mapping[str, Any]) -> list[str]:
     """One line per failed bound (naming the metric, both values and the bound); empty if the pair
     is within every bound. `pair_row` is a row of calibration_table / calibration.csv, or
-    calibration_row(sim, real)."""
-    return [c.failure() for c in checks(pair_row) if not c.ok]
+    calibration_row(sim, real). A pair whose real run is not valid fails first, saying why."""
+    valid = pair_row.get("real_valid", True)
+    invalid = [] if valid else [f"real run not valid: {pair_row['real_invalid_reason']}"]
+    return invalid + [c.failure() for c in checks(pair_row) if not c.ok]
 
 
 # -- table ---------------------------------------------------------------------------------------
@@ -233,6 +235,15 @@ def calibration_row(sim: StoredRun, real: StoredRun, approximations: Sequence[st
         row[f"{bound.metric}_ok"] = worst is None or worst.ok
     row["within_bounds"] = all(c.ok for c in found)
     row["failures"] = "; ".join(c.failure() for c in found if not c.ok)
+    # A real run that measured the CPU (real/validity.py) is no side of a comparison: its row says
+    # so and never counts as agreement, whatever its numbers.
+    row["real_valid"] = bool(real.metrics.get("valid", True))
+    row["real_invalid_reason"] = real.metrics.get("invalid_reason") or ""
+    if not row["real_valid"]:
+        row["within_bounds"] = False
+        row["failures"] = "; ".join(
+            filter(None, [f"real run not valid: {row['real_invalid_reason']}", row["failures"]])
+        )
     row["known_approximations"] = "; ".join(approximations)
     return row
 
@@ -250,6 +261,9 @@ def mean_over_seeds(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {k: first[k] for k in ("scenario", "scheduler", "constant_rate")}
     out["sim_seed"] = ",".join(str(r["sim_seed"]) for r in rows)
     out["real_seed"] = ",".join(str(r["real_seed"]) for r in rows)
+    bad = [r for r in rows if not r.get("real_valid", True)]
+    out["real_valid"] = not bad
+    out["real_invalid_reason"] = "; ".join(f"seed {r['real_seed']}: {r['real_invalid_reason']}" for r in bad)
     for key in first:
         if key.endswith(("_sim", "_real")):
             values = [_number(r.get(key)) for r in rows]

@@ -50,6 +50,9 @@ def _summary_row(row: Mapping[str, Any]) -> dict[str, str]:
         out[f"{bound.label} Δ"] = f"{worst.text()}{where} {'✓' if worst.ok else '✗'}"
     failed = list(dict.fromkeys(c.bound.label for c in found if not c.ok))
     out["result"] = "pass" if not failed else "FAIL: " + ", ".join(failed)
+    if not row.get("real_valid", True):
+        out["result"] = "INVALID: the real run measured the CPU, not the network (see its metrics.json)"
+
     notes = [n for n in str(row.get("known_approximations") or "").split("; ") if n]
     out["known approximations"] = str(len(notes)) if notes else "none"
     return out

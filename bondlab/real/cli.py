@@ -16,16 +16,39 @@ def cmd_real_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, args.set)
     try:
         out = real_run(
-            scenario, args.scheduler, args.seed, Path(args.results), force_vm=args.vm, quiet=args.json
+            scenario,
+            args.scheduler,
+            args.seed,
+            Path(args.results),
+            force_vm=args.vm,
+            quiet=args.json,
+            reruns=args.reruns,
         )
     except RealSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_status
     from bondlab.cli import report_run
 
-    cpu = out.metrics["real"]["cpu_cores"]
-    report_run(out.directory, out.metrics, args.json, f", sender CPU {cpu} cores")
-    return 0
+    real = out.metrics["real"]
+    cpu = f", sender CPU {real['cpu_cores']} cores ({real.get('cpu_s_per_mbit')} CPU s per Mbit sent)"
+    report_run(out.directory, out.metrics, args.json, cpu)
+    return invalid_line(out.directory, out.metrics)
+
+
+INVALID_STATUS = 4  # the run finished but measured the CPU, not the network
+
+
+def invalid_line(directory: Path, metrics: dict) -> int:
+    """The last line for a run that is not a measurement (stderr, status 4); 0 for a valid one."""
+    if metrics.get("valid", True):
+        return 0
+    tries = len(metrics["real"].get("attempts", [None]))
+    print(
+        f"error: {directory} is not valid after {tries} attempt{'s' if tries > 1 else ''}: "
+        f"{metrics['invalid_reason']}",
+        file=sys.stderr,
+    )
+    return INVALID_STATUS
 
 
 def doctor_report() -> list[tuple[str, bool, str]]:
@@ -102,7 +125,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     results = Path(args.results)
     pairs = []
     try:
-        reals = real_runs([(sc, s, None) for sc in scenarios for s in schedulers], results, force_vm=args.vm)
+        jobs = [(sc, s, None) for sc in scenarios for s in schedulers]
+        reals = real_runs(jobs, results, force_vm=args.vm, reruns=args.reruns)
     except RealSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_status
@@ -151,6 +175,7 @@ def add_real_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--results", default=str(DEFAULT_RESULTS))
     p.add_argument("--vm", action="store_true", help="use the VM even where this kernel has netem")
     p.add_argument("--json", action="store_true", help="print the metrics object on stdout")
+    _add_reruns(p)
     p.set_defaults(func=cmd_real_run)
     p = rsub.add_parser(
         "doctor", help="say what this machine has for real runs and how to fix what is missing"
@@ -170,4 +195,19 @@ def add_real_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--results", default=str(DEFAULT_RESULTS))
     p.add_argument("--out", help="report directory [default: RESULTS/calibrate]")
     p.add_argument("--vm", action="store_true", help="use the VM even where this kernel has netem")
+    _add_reruns(p)
     p.set_defaults(func=cmd_calibrate)
+
+
+def _add_reruns(p: argparse.ArgumentParser) -> None:
+    from bondlab.real.api import DEFAULT_RERUNS
+
+    p.add_argument(
+        "--reruns",
+        type=int,
+        default=DEFAULT_RERUNS,
+        metavar="N",
+        help="run a run again up to N more times while it is not valid: frames sent late, capture "
+        "drops or link changes applied late mean it measured the CPU, not the network "
+        "(bondlab/real/validity.py has the limits) [default: %(default)s]",
+    )

@@ -117,33 +117,57 @@ def stopped(signum: int, scenario: str | None, scheduler: str | None) -> str:
     return f"stopped by {name}{during}; the VM and every run process were stopped"
 
 
-INJECT_ENV = "BONDLAB_INJECT_FAULT"  # "sender@3": SIGKILL the sender 3 s after it starts sending
+# "sender@3": SIGKILL the sender 3 s after it starts sending; "stall:sender@3+0.5": SIGSTOP it
+# at 3 s and SIGCONT it 0.5 s later (a run that falls behind its clock: real/validity.py).
+INJECT_ENV = "BONDLAB_INJECT_FAULT"
+PROCESSES = ("sender", "receiver", "capture")
+
+
+def parse_injection(spec: str) -> dict[str, Any]:
+    """`PROCESS@SECONDS` (kill) or `stall:PROCESS@SECONDS+STALL_SECONDS`, as inner.json records it."""
+    stall = spec.startswith("stall:")
+    name, _, when = spec.removeprefix("stall:").partition("@")
+    at, _, length = when.partition("+")
+    try:
+        at_s, for_s = float(at or 0.0), float(length or 0.5)
+    except ValueError:
+        at_s = for_s = -1.0
+    if name not in PROCESSES or at_s < 0 or for_s <= 0:
+        raise ValueError(
+            f"{INJECT_ENV}={spec!r}: expected PROCESS@SECONDS or stall:PROCESS@SECONDS+SECONDS "
+            f"(PROCESS: {'|'.join(PROCESSES)})"
+        )
+    if stall:
+        return {"stall": name, "at_s": at_s, "for_s": for_s}
+    return {"kill": name, "at_s": at_s}
 
 
 def injection_from_env(environ: Mapping[str, str]) -> dict[str, Any] | None:
-    """`BONDLAB_INJECT_FAULT=PROCESS@SECONDS` on the host, as recorded in the run's inner.json.
+    """`BONDLAB_INJECT_FAULT` on the host (see parse_injection), as recorded in the run's inner.json.
 
     For the fault tests (tests/real/test_faults.py): from the host, the processes inside a VM
-    cannot be reached, so the guest's orchestrator kills its own child on cue."""
+    cannot be reached, so the guest's orchestrator signals its own child on cue."""
     spec = environ.get(INJECT_ENV, "").strip()
-    if not spec:
-        return None
-    name, _, at = spec.partition("@")
-    if name not in ("sender", "receiver", "capture"):
-        raise ValueError(f"{INJECT_ENV}={spec!r}: expected sender|receiver|capture@SECONDS")
-    return {"kill": name, "at_s": float(at or 0.0)}
+    return parse_injection(spec) if spec else None
 
 
 def injector(
     injection: Mapping[str, Any] | None, procs: Mapping[str, subprocess.Popen[Any]], t0: float
 ) -> Callable[[], None]:
-    """A callable that SIGKILLs the named process once, when its time (from t0) has come."""
-    pending = dict(injection) if injection else None
+    """A callable that, when its time (from t0) has come, SIGKILLs the named process once, or
+    SIGSTOPs it and SIGCONTs it `for_s` later."""
+    steps: list[tuple[float, str, signal.Signals]] = []
+    if injection and "kill" in injection:
+        steps.append((float(injection["at_s"]), injection["kill"], signal.SIGKILL))
+    elif injection and "stall" in injection:
+        at = float(injection["at_s"])
+        steps.append((at, injection["stall"], signal.SIGSTOP))
+        steps.append((at + float(injection["for_s"]), injection["stall"], signal.SIGCONT))
 
     def tick() -> None:
-        nonlocal pending
-        if pending is not None and time.monotonic() >= t0 + float(pending["at_s"]):
-            procs[pending["kill"]].send_signal(signal.SIGKILL)
-            pending = None
+        while steps and time.monotonic() >= t0 + steps[0][0]:
+            _at, name, sig = steps.pop(0)
+            if procs[name].poll() is None:
+                procs[name].send_signal(sig)
 
     return tick

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bondlab.core.rate_controllers import make_rate_controller
-from bondlab.real import netns, netns_cleanup, netns_commands, shaping, trace_replay
+from bondlab.real import netns, netns_cleanup, netns_commands, shaping, trace_replay, validity
 from bondlab.real.faults import first_death, injector, process_died, write_fault
 from bondlab.real.protocol import RR_BASE_PORT
 from bondlab.scenario import Scenario, parse_scenario
@@ -199,7 +199,10 @@ def inner_run(
                 break
             for argv in action.argvs:
                 tb.apply(action.link, argv)
-            log.append({"t": action.t, "link": action.link, "capacity_bps": action.capacity_bps})
+            applied = round(time.monotonic() - t0, 4)  # after the change took effect (real/validity.py)
+            log.append(
+                {"t": action.t, "link": action.link, "capacity_bps": action.capacity_bps, "applied": applied}
+            )
         while sender.poll() is None and time.monotonic() < deadline:
             died()
             time.sleep(0.05)
@@ -269,8 +272,23 @@ def load_inner_config(path: Path) -> tuple[Scenario, str]:
     return parse_scenario(dict(sc), str(path), Path(sc["base_dir"]), sc["name"]), cfg["scheduler"]
 
 
-def load_injection(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()).get("inject")
+def run_until_valid(
+    scenario: Scenario, scheduler: str, raw: Path, inject: dict[str, Any] | None, reruns: int
+) -> None:
+    """inner_run, then again (at most `reruns` more times) while the run measured the CPU rather
+    than the network (real/validity.py); each invalid attempt's files are set aside in raw/."""
+    for attempt in range(reruns + 1):
+        inner_run(scenario, scheduler, raw, inject=inject)
+        verdict = validity.judge_raw(raw)
+        if verdict["valid"] or attempt == reruns:
+            return
+        print(
+            f"real run: {scenario.name} {scheduler} is not valid ({verdict['invalid_reason']}); "
+            f"running it again ({attempt + 2} of {reruns + 1})",
+            file=sys.stderr,
+            flush=True,
+        )
+        validity.set_aside(raw, verdict["invalid_reason"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,8 +299,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"real run: {scenario.name} {scheduler} ({scenario.duration_s:g} s)", file=sys.stderr, flush=True
         )
+        inner = json.loads((raw / "inner.json").read_text())
         try:
-            inner_run(scenario, scheduler, raw, inject=load_injection(raw / "inner.json"))
+            run_until_valid(scenario, scheduler, raw, inner.get("inject"), int(inner.get("reruns", 0)))
         except (RealRunError, netns_commands.NetnsError) as exc:
             message = str(exc) if isinstance(exc, RealRunError) else f"{scenario.name} {scheduler}: {exc}"
             # The host prints this line (vng's status cannot say who died); printing it here as

@@ -48,7 +48,7 @@ class RealSender:
                 self.transport.warm_up()
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         wall0 = time.monotonic()
-        late_frames = 0
+        late_frames, lags = 0, []
         while not self.stop and (due := self.loop.next_due()) is not None:
             now = time.monotonic() - t0
             if due > now:
@@ -56,7 +56,8 @@ class RealSender:
                 now = time.monotonic() - t0
             frame_t = self.loop.next_frame_t()
             if frame_t is not None and now - frame_t > period:
-                late_frames += 1  # this process fell behind real time: say so in the summary
+                late_frames += 1  # this process fell behind real time: say so (real/validity.py)
+                lags.append(round(now - frame_t, 4))
             self.loop.step(now)
         wall = time.monotonic() - wall0
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -67,6 +68,7 @@ class RealSender:
             **summary,
             "retransmissions": self.transport.retransmissions,
             "frames_behind_real_time": late_frames,
+            "late_frame_lags_s": lags,  # each of those lags (real/validity.py judges them)
             "cpu_s": round(cpu, 3),
             "wall_s": round(wall, 3),
             "cpu_cores": round(cpu / wall, 3) if wall else None,

@@ -33,6 +33,17 @@ JOBS = {  # name: (scenario file, scheduler, seed or None for the file's)
     "four": (SCEN / "four-by-five.yaml", "dwrr", None),
 }
 CALIBRATION = ("seed-dwrr", "seed-dwrr-2", "seed-dwrr-3")
+# A run whose sender is stopped (SIGSTOP) for 0.5 s at 3 s: it falls behind its own clock.
+STALLED = ("stalled", SCEN / "seed-quarter.yaml", {"stall": "sender", "at_s": 3.0, "for_s": 0.5})
+
+
+def measured(out):
+    """A run a claim may rest on: one that measured the network. A run still invalid after its
+    reruns (it fell behind its own clock: real/validity.py) skips the claim, saying why; how many
+    runs keep up at all is test_real_runs_keep_up_with_their_clock's claim."""
+    if not out.metrics["valid"]:
+        pytest.skip(f"{out.directory.name}: {out.metrics['invalid_reason']}")
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -41,13 +52,15 @@ def real(tmp_path_factory, vm_lock):
 
     results = tmp_path_factory.mktemp("real-results")
     jobs = [(load_scenario(f), s, seed) for f, s, seed in JOBS.values()]
-    outs = real_runs(jobs, results, quiet=False)
-    return dict(zip(JOBS, outs))
+    name, path, stall = STALLED
+    jobs.append((load_scenario(path, ["duration_s=8"]), "dwrr", 1))
+    outs = real_runs(jobs, results, quiet=False, injects=[None] * len(JOBS) + [stall])
+    return dict(zip([*JOBS, name], outs))
 
 
 def test_dwrr_share_follows_netem_rates_and_rr_does_not(real):
     """10 + 2 Mbps: DWRR's byte share per link is within 10 points of the netem rate share; RR's is not."""
-    dwrr, rr = real["seed-dwrr"].metrics["links"], real["seed-rr"].metrics["links"]
+    dwrr, rr = measured(real["seed-dwrr"]).metrics["links"], measured(real["seed-rr"]).metrics["links"]
     print("\nDWRR shares:", dwrr, "\nRR shares:", rr)
     for name, link in dwrr.items():
         assert abs(link["share"] - link["capacity_share"]) <= 0.10, name
@@ -56,7 +69,7 @@ def test_dwrr_share_follows_netem_rates_and_rr_does_not(real):
 
 def test_rist_weighted_mode_follows_core_weights(real):
     """librist's own weighted multi-peer mode, weights from core's estimator: the fast link carries most."""
-    m = real["seed-rist"].metrics
+    m = measured(real["seed-rist"]).metrics
     print(
         "\nrist-weighted:", {k: m[k] for k in ("on_time_ratio", "packets_sent", "packets_lost")}, m["links"]
     )
@@ -69,7 +82,7 @@ def test_rist_weighted_mode_follows_core_weights(real):
 
 def test_throttle_fires_rate_control_and_logs_adjusting_bitrate(real):
     """lte-a throttled to 0.3 Mbps at 8 s: a congestion-control cut follows and the encoder logs it."""
-    out = real["throttle"]
+    out = measured(real["throttle"])
     from bondlab.results import load_run
 
     cuts = [m for m in load_run(out.directory).messages() if m["reason"] == "congestion" and m["t"] >= 8.0]
@@ -85,7 +98,7 @@ def test_throttle_fires_rate_control_and_logs_adjusting_bitrate(real):
 
 def test_unimpaired_four_links_deliver_and_stay_under_one_core(real):
     """4 x 5 Mbps, no impairment, 20 s: >= 99.9 % of packets delivered; the sender uses < 1 core."""
-    m = real["four"].metrics
+    m = measured(real["four"]).metrics
     delivered = (m["packets_sent"] - m["packets_lost"]) / m["packets_sent"]
     print(
         f"\nfour links: {m['packets_sent']} packets, delivered {delivered:.5f}, sender CPU "
@@ -112,7 +125,7 @@ def test_black_hole_link_is_dropped_and_taken_back_in_real(real):
     and the link carries traffic again once it delivers (the wire sees its packets after 17 s)."""
     import numpy as np
 
-    out = real["black-hole"]
+    out = measured(real["black-hole"])
     m = out.metrics
     print(f"\nblack hole real: on time {m['on_time_ratio']:.3f}, decodable {m['decodable_ratio']:.3f}")
     assert m["on_time_ratio"] >= 0.95
@@ -137,7 +150,7 @@ def test_sim_and_real_agree_at_full_rate(real, tmp_path):
     for job in CALIBRATION:
         path, scheduler, seed = JOBS[job]
         sim = simulate(path, scheduler, seed, results=tmp_path)
-        rows.append(calibration_row(load_run(sim.directory), load_run(real[job].directory)))
+        rows.append(calibration_row(load_run(sim.directory), load_run(measured(real[job]).directory)))
         s, r = sim.metrics, real[job].metrics
         share = s["links"]["lte-a"]["share"], r["links"]["lte-a"]["share"]
         print(
@@ -147,3 +160,38 @@ def test_sim_and_real_agree_at_full_rate(real, tmp_path):
             f"{share[1]:.3f}; sender {r['real']}"
         )
     assert calibration_failures(mean_over_seeds(rows)) == []
+
+
+def test_real_runs_keep_up_with_their_clock(real):
+    """The sender and capture keep up at full rate in the VM: of the session's real runs (seed case
+    at 8 Mbps, black hole, throttle, four links), at most one needed a rerun, and every run ended
+    valid, with its validity figures recorded (frames late, worst lag, capture drops, shaping
+    lateness) and the sender's CPU per Mbit printed."""
+    first_tries = 0
+    runs = {name: out for name, out in real.items() if name != STALLED[0]}
+    for name, out in runs.items():
+        r = out.metrics["real"]
+        print(
+            f"\n{name}: valid {out.metrics['valid']} after {len(r['attempts'])} attempt(s); "
+            f"{r['validity']}; sender {r['cpu_cores']} cores, {r['cpu_s_per_mbit']} CPU s/Mbit"
+        )
+        assert set(r["validity"]) == {
+            "frames_late",
+            "frame_lag_max_ms",
+            "capture_drops",
+            "shaping_late_max_ms",
+        }
+        first_tries += len(r["attempts"]) == 1
+    assert first_tries >= len(runs) - 1
+    assert all(out.metrics["valid"] for out in runs.values())
+
+
+def test_a_stalled_sender_makes_an_invalid_run_that_says_why(real):
+    """SIGSTOP on the sender for 0.5 s: the run is kept but `valid: false`, its reason naming the
+    frames sent late and the worst lag (about the stall), and it was not rerun (an injected fault)."""
+    m = real[STALLED[0]].metrics
+    print("\nstalled:", m["valid"], m["invalid_reason"], m["real"]["validity"])
+    assert m["valid"] is False
+    assert "frames sent over 100 ms late" in m["invalid_reason"]
+    assert 400 <= m["real"]["validity"]["frame_lag_max_ms"] <= 1500
+    assert m["real"]["attempts"] == [m["invalid_reason"]]
