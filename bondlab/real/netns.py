@@ -272,6 +272,16 @@ class Testbed:
         if wait:
             self.sync()
 
+    def mark(self) -> dict[str, int]:
+        """A marker in every namespace's tc batch after what was applied so far (no waiting); pass
+        the result to `applied_at` once tc had time to process it."""
+        return {ns: batch.mark() for ns, batch in self._batches.items()}
+
+    def applied_at(self, marks: dict[str, int]) -> float | None:
+        """CLOCK_MONOTONIC by which tc had processed everything before `marks` (None if not yet)."""
+        times = [self._batches[ns].done_at.get(line) for ns, line in marks.items()]
+        return None if any(t is None for t in times) else max(times, default=None)
+
     def sync(self, timeout: float = 10.0) -> None:
         """Wait until every applied command was processed; NetnsError listing those that failed."""
         errors = []

@@ -149,6 +149,7 @@ class TcBatch:
         self._count = 0
         self._synced = 0
         self._errors: list[str] = []
+        self.done_at: dict[int, float] = {}  # marker line -> CLOCK_MONOTONIC when tc reached it
         self._cond = threading.Condition()
         self._write_lock = threading.RLock()
         self._reader = threading.Thread(target=self._read, name=f"tc-batch-{netns}", daemon=True)
@@ -169,6 +170,7 @@ class TcBatch:
                 argv = self._sent.pop(lineno, None)
                 if argv is not None and argv[-1] == f"bsy{lineno}":
                     self._synced = max(self._synced, lineno)
+                    self.done_at[lineno] = time.monotonic()
                 else:
                     shown = shlex.join(argv) if argv else f"line {lineno}"
                     self._errors.append(f"{shown}: {' '.join(pending) or 'failed'}")
@@ -200,11 +202,17 @@ class TcBatch:
                 raise NetnsError(f"tc batch for {self.netns} has exited") from None
         return lineno
 
-    def sync(self, timeout: float = 10.0) -> list[str]:
-        """Wait for tc to catch up; the failures since the last sync (and forget them)."""
+    def mark(self) -> int:
+        """Queue a marker after everything sent so far, without waiting: `done_at[returned line]`
+        is set when tc has processed it (how late a live link change took effect)."""
         with self._write_lock:
             token = self._count + 1
             self.send([TC, "qdisc", "show", "dev", f"bsy{token}"])
+        return token
+
+    def sync(self, timeout: float = 10.0) -> list[str]:
+        """Wait for tc to catch up; the failures since the last sync (and forget them)."""
+        token = self.mark()
         with self._cond:
             if not self._cond.wait_for(lambda: self._synced >= token, timeout):
                 raise NetnsError(f"tc batch for {self.netns}: no answer within {timeout} s")

@@ -190,6 +190,7 @@ def inner_run(
         ]
         deadline = t0 + scenario.duration_s + 60.0 if timeout_s is None else time.monotonic() + timeout_s
         procs = {"sender": sender, "receiver": receiver, "capture": capture}
+        marks: list[dict[str, int]] = []
         died = _died(procs, scenario, scheduler, t0, injector(inject, procs, t0))
         for action in (a for a in actions if a.t > 0.0):
             while time.monotonic() < t0 + action.t and sender.poll() is None:
@@ -199,10 +200,8 @@ def inner_run(
                 break
             for argv in action.argvs:
                 tb.apply(action.link, argv)
-            applied = round(time.monotonic() - t0, 4)  # after the change took effect (real/validity.py)
-            log.append(
-                {"t": action.t, "link": action.link, "capacity_bps": action.capacity_bps, "applied": applied}
-            )
+            log.append({"t": action.t, "link": action.link, "capacity_bps": action.capacity_bps})
+            marks.append(tb.mark())  # when tc has processed it: the change's applied time
         while sender.poll() is None and time.monotonic() < deadline:
             died()
             time.sleep(0.05)
@@ -215,9 +214,20 @@ def inner_run(
         capture.send_signal(signal.SIGTERM)  # after the receiver: every packet librist saw is on record
         _wait_exit(capture, time.monotonic() + 20)
         tb.sync()
+        _note_applied(log, marks, tb, t0)
         (out_dir / "shaping.json").write_text(json.dumps({"t0": t0, "changes": log}, indent=1))
         if rc != 0:
             raise RealRunError(f"sender exited with status {rc}; see {out_dir / 'sender.log'}")
+
+
+def _note_applied(log: list[dict[str, Any]], marks: list[dict[str, int]], tb: Any, t0: float) -> None:
+    """Each live change's `applied` time (run clock): when its namespace's tc batch got past it,
+    for real/validity.py's lateness limit. The changes at t=0 precede the run and have none."""
+    live = [entry for entry in log if entry["t"] > 0.0]
+    for entry, mark in zip(live, marks, strict=True):
+        at = tb.applied_at(mark)
+        if at is not None:
+            entry["applied"] = round(at - t0, 4)
 
 
 def _died(

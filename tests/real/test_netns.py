@@ -160,9 +160,15 @@ def test_apply_and_sync_report_tc_failures() -> None:
         )
         shown = tb.qdiscs("a")
         assert "qdisc htb 10:" in shown and "bfifo 20:" in shown
-        for rate in ("1mbit", "2mbit", "3mbit"):  # trace-like live rate changes
+        marks, before = [], time.monotonic()
+        for rate in ("1mbit", "2mbit", "3mbit"):  # trace-like live rate changes, each marked
             tb.apply("a", htb_class(dev, rate, burst=1600))
+            marks.append(tb.mark())
         tb.sync()
+        # when tc got past each change: in order, after it was queued, before sync returned
+        applied = [tb.applied_at(m) for m in marks]
+        assert all(a is not None for a in applied), applied
+        assert before <= applied[0] <= applied[1] <= applied[2] <= time.monotonic()
         classes = subprocess.run(
             [TC, "-n", tb.sender_ns, "class", "show", "dev", dev], capture_output=True, text=True, check=True
         ).stdout
