@@ -99,7 +99,7 @@ def simulate(
         if results is not None:
             with run_log(staging):
                 result = run_sim(sc, scheduler, seed, tick)
-            write_outputs(staging, result.metrics, result.timeseries, result.messages, result.delays_ms)
+            write_outputs(staging, **result.outputs())
             publish_run(staging, directory)
         else:
             result = run_sim(sc, scheduler, seed, tick)

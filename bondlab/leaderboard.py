@@ -131,7 +131,7 @@ def run_single_link(scenario: Scenario, seed: int, results: Path) -> Path:
         write_run_json(staging, stored, SINGLE_LINK, seed, "sim", {"bound_of": scenario.resolved()})
         with run_log(staging):
             result = run_sim(one, "dwrr", seed)
-        write_outputs(staging, result.metrics, result.timeseries, result.messages, result.delays_ms)
+        write_outputs(staging, **result.outputs())
         publish_run(staging, final)
     except BaseException as exc:
         mark_incomplete(staging, f"{type(exc).__name__}: {exc}".strip().rstrip(":"))

@@ -1,5 +1,6 @@
 """Results layout shared by runners and readers: results/<scenario>/<run-id>/{run.json, metrics.json,
-timeseries.parquet, delays_ms.npy, messages.json, run.log, complete.json}.
+timeseries.parquet, delays_ms.npy, delay_capture_s.npy, frames.parquet, messages.json, run.log,
+complete.json}.
 
 A run is complete only when `complete.json` (the marker) is in its directory: it is written last,
 names the writer's token and the size of every file it vouches for. Runners build a run in a hidden
@@ -38,6 +39,8 @@ from bondlab.scenario import Scenario
 
 DEFAULT_RESULTS = Path("results")
 MARKER = "complete.json"  # written last: its presence is what makes a run directory a result
+FRAMES_FILE = "frames.parquet"
+DELAY_TIMES_FILE = "delay_capture_s.npy"
 INCOMPLETE = "incomplete.json"  # optional: why a run stopped (a fault); never needed to refuse one
 _HIDDEN = re.compile(r"^\.(?P<run>.+)\.(?P<kind>partial|old)-(?P<pid>\d+)-[0-9a-f]+$")
 log = logging.getLogger(__name__)
@@ -138,13 +141,25 @@ def write_outputs(
     messages: list[dict[str, Any]],
     delays_ms: np.ndarray | None = None,
     token: str | None = None,
+    *,
+    frames: pd.DataFrame | None = None,
+    delay_capture_s: np.ndarray | None = None,
 ) -> None:
-    """Every output file atomically, then the marker (last: it is what completes the run)."""
+    """Every output file atomically, then the marker (last: it is what completes the run).
+
+    `frames` (frames.parquet): one row per frame, t (capture, run clock), bytes, iframe, on_time,
+    decodable; `delay_capture_s` (delay_capture_s.npy): the capture time (run clock) of each
+    packet in delays_ms.npy. Both worlds write them: calibration compares phases of a run."""
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write(directory / "timeseries.parquet", lambda fh: timeseries.to_parquet(fh, index=False))
     if delays_ms is not None:
         delays = np.asarray(delays_ms, dtype=np.float32)
         atomic_write(directory / "delays_ms.npy", lambda fh: np.save(fh, delays))
+    if frames is not None:
+        atomic_write(directory / FRAMES_FILE, lambda fh: frames.to_parquet(fh, index=False))
+    if delay_capture_s is not None:
+        times = np.asarray(delay_capture_s, dtype=np.float32)
+        atomic_write(directory / DELAY_TIMES_FILE, lambda fh: np.save(fh, times))
     _atomic_write(directory / "messages.json", json.dumps(messages, indent=2))
     _atomic_write(directory / "metrics.json", json.dumps(metrics, indent=2))
     write_marker(directory, token)
@@ -253,6 +268,18 @@ class StoredRun:
 
     def timeseries(self) -> pd.DataFrame:
         return pd.read_parquet(self.path / "timeseries.parquet")
+
+    def frames(self) -> pd.DataFrame | None:
+        """frames.parquet (see write_outputs), or None for a run stored before it existed."""
+        path = self.path / FRAMES_FILE
+        return pd.read_parquet(path) if path.exists() else None
+
+    def delays(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(delay ms, capture time s) per packet, or None where either file is missing."""
+        d, t = self.path / "delays_ms.npy", self.path / DELAY_TIMES_FILE
+        if not (d.exists() and t.exists()):
+            return None
+        return np.load(d), np.load(t)
 
     def messages(self) -> list[dict[str, Any]]:
         path = self.path / "messages.json"

@@ -93,7 +93,9 @@ def test_bounds_are_data_in_one_place() -> None:
         ("goodput_bps", "relative", 10.0, 0.0),
         ("link_share", "points", 5.0, 0.0),
         ("on_time_ratio", "points", 2.0, 0.0),
+        ("decodable_ratio", "points", 3.0, 0.0),
         ("p50_delay_ms", "relative_or_absolute", 20.0, 15.0),
+        ("p95_delay_ms", "relative_or_absolute", 25.0, 50.0),
     ]
 
 

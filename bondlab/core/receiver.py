@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 # A sequence number this far past the flags already held goes to the sparse set instead of
 # growing them: dense numbering is what senders do, and a stray huge number must not cost memory.
@@ -80,6 +81,11 @@ class PlayoutReport:
     delays_ms: np.ndarray = field(repr=False)  # one per distinct packet that arrived
     late_packets: int = 0
     duplicate_packets: int = 0
+    # Per frame in frame-id order (what a viewer saw, frame by frame: calibration in motion):
+    # capture time, payload bytes, I-frame, on time, decodable. Empty where a report was built
+    # by hand.
+    frames: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    delay_capture_t: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)  # per delay
 
     @property
     def on_time_ratio(self) -> float:
@@ -88,6 +94,21 @@ class PlayoutReport:
     @property
     def decodable_ratio(self) -> float:
         return self.frames_decodable / self.frames_total if self.frames_total else 0.0
+
+
+def frame_table(report: PlayoutReport, origin: float) -> pd.DataFrame:
+    """The report's frames as a DataFrame (t: capture time less `origin`, the run's start), what
+    frames.parquet holds."""
+    f = report.frames
+    return pd.DataFrame(
+        {
+            "t": f["capture_t"] - origin,
+            "bytes": f["bytes"],
+            "iframe": f["iframe"],
+            "on_time": f["on_time"],
+            "decodable": f["decodable"],
+        }
+    )
 
 
 class BondedReceiver:
@@ -297,11 +318,16 @@ class BondedReceiver:
         arrivals = np.frombuffer(self._arrivals, dtype=np.float64) if self._arrivals else np.zeros(0)
         if not len(arrivals):
             return np.zeros(0)
-        captures = np.repeat(
+        return (arrivals - self.packet_captures()) * 1000.0
+
+    def packet_captures(self) -> np.ndarray:
+        """The capture time of each delay's packet, in the order of `delays_ms`."""
+        if not self._arrivals:
+            return np.zeros(0)
+        return np.repeat(
             np.frombuffer(self._run_capture, dtype=np.float64),
             np.frombuffer(self._run_length, dtype=np.int64),
         )
-        return (arrivals - captures) * 1000.0
 
     def release(self, now: float) -> list[int]:
         """Sequence numbers handed to the decoder by `now`, in order: a packet leaves once all
@@ -324,12 +350,26 @@ class BondedReceiver:
         if self._rows:
             ids = sorted([*range(self._dense), *self._rows])
             order = [self._row(fid) for fid in ids]
-        for row in order:
+        rows = list(order)
+        oks = bytearray(len(rows))
+        chains = bytearray(len(rows))
+        for k, row in enumerate(rows):
             ok = arrived[row] == n_packets[row] and complete[row] <= capture[row] + latency
             chain_ok = ok if iframe[row] else (chain_ok and ok)
             on_time += ok
             decodable += chain_ok
             bytes_on_time += size[row] if ok else 0
+            oks[k], chains[k] = ok, chain_ok
+        take = np.asarray(rows, dtype=np.int64)
+        frames = {
+            "capture_t": np.frombuffer(capture, dtype=np.float64)[take] if len(take) else np.zeros(0),
+            "bytes": np.frombuffer(size, dtype=np.int64)[take] if len(take) else np.zeros(0, np.int64),
+            "iframe": np.frombuffer(iframe, dtype=np.uint8)[take].astype(bool)
+            if len(take)
+            else np.zeros(0, bool),
+            "on_time": np.frombuffer(oks, dtype=np.uint8).astype(bool),
+            "decodable": np.frombuffer(chains, dtype=np.uint8).astype(bool),
+        }
         return PlayoutReport(
             len(capture),
             on_time,
@@ -338,4 +378,6 @@ class BondedReceiver:
             self.delays_ms,
             self._late,
             self._dupes,
+            frames,
+            self.packet_captures(),
         )

@@ -290,12 +290,12 @@ def _store_finished(runs: list[_Job]) -> list[RealRunOutput]:
         raw = job.raw
         if not all((raw / f).exists() for f in RAW_FILES) or (raw / faults.FAULT_FILE).exists():
             continue
-        metrics, ts, messages, delays = assemble(job.scenario, raw)
+        out = assemble(job.scenario, raw)
         if (raw / "sender.log").exists():
             shutil.copy(raw / "sender.log", job.staging / "run.log")
-        write_outputs(job.staging, metrics, ts, messages, delays)
+        write_outputs(job.staging, **out)
         publish_run(job.staging, job.final)
-        outputs.append(RealRunOutput(job.final, metrics))
+        outputs.append(RealRunOutput(job.final, out["metrics"]))
     return outputs
 
 

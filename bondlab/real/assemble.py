@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from bondlab.core.metrics import build_metrics
+from bondlab.core.receiver import frame_table
 from bondlab.core.sender_record import SenderRecord
 from bondlab.real.judge import judge_wire, wire_link_bytes, wire_summary
 from bondlab.real.runner import RealRunError, buffer_ms
@@ -41,11 +42,10 @@ RAW_FILES = (  # what an inner run leaves in its raw dir, all read here
 )
 
 
-def assemble(
-    scenario: Scenario, out_dir: Path
-) -> tuple[dict[str, Any], pd.DataFrame, list[dict[str, Any]], np.ndarray]:
-    """Raw files of an inner run -> (metrics, timeseries, messages, delays), judged by core's
-    receiver from the wire arrivals of the packets librist delivered (see the module docstring).
+def assemble(scenario: Scenario, out_dir: Path) -> dict[str, Any]:
+    """Raw files of an inner run -> what results.write_outputs takes (metrics, timeseries,
+    messages, delays_ms, frames, delay_capture_s), judged by core's receiver from the wire
+    arrivals of the packets librist delivered (see the module docstring).
 
     Also writes wire.parquet next to the raw files: one row per distinct packet seen on the wire
     (link, times, delay from capture, whether librist delivered it and whether it was on time).
@@ -94,7 +94,15 @@ def assemble(
     table = packets.assign(t=packets.wire_t - t0, link=pd.Categorical.from_codes(packets.link, names))
     table.to_parquet(out_dir / "wire.parquet", index=False)
     ts = _timeseries(out_dir, changes, scenario, wire, t0)
-    return metrics, ts, summary["messages"], report.delays_ms
+    outputs = {
+        "metrics": metrics,
+        "timeseries": ts,
+        "messages": summary["messages"],
+        "delays_ms": report.delays_ms,
+        "frames": frame_table(report, t0),
+        "delay_capture_s": report.delay_capture_t - t0,
+    }
+    return outputs
 
 
 def _cpu_per_mbit(summary: dict[str, Any], metrics: dict[str, Any]) -> float | None:

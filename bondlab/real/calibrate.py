@@ -86,7 +86,9 @@ BOUNDS: tuple[Bound, ...] = (
     Bound("goodput_bps", "goodput", "relative", 10.0, fmt=_mbps),
     Bound("link_share", "link share", "points", 5.0),
     Bound("on_time_ratio", "on time", "points", 2.0),
+    Bound("decodable_ratio", "decodable", "points", 3.0),
     Bound("p50_delay_ms", "p50 delay", "relative_or_absolute", 20.0, floor=15.0, unit="ms", fmt=_ms),
+    Bound("p95_delay_ms", "p95 delay", "relative_or_absolute", 25.0, floor=50.0, unit="ms", fmt=_ms),
 )
 
 

@@ -16,9 +16,11 @@ from typing import Any
 import pandas as pd
 
 from bondlab.real.calibrate import BOUNDS, Pair, _fmt, _mbps, _ms, _number, _worst, calibration_table, checks
+from bondlab.real.calibrate_phases import phase_rows
 from bondlab.report.pairs import PLOT_KINDS as PLOT_KINDS  # re-exported: the kinds of PNG per pair
 from bondlab.report.pairs import display_name, pair_plots
 from bondlab.report.table import MISSING, is_missing, markdown_table, percent
+from bondlab.results import StoredRun
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,35 @@ def _markdown(table: pd.DataFrame, pairs: Sequence[Pair], plots: Sequence[Sequen
         parts.append("Known approximations: none reported.\n" if not notes else "Known approximations:\n")
         if notes:
             parts.append("".join(f"- {n}\n" for n in notes))
+        parts.append(_phase_table(sim, real))
         parts.extend(f"![{p.stem}]({p.name})\n" for p in files)
     return "\n".join(parts)
+
+
+def _phase_table(sim: StoredRun, real: StoredRun) -> str:
+    """The pair phase by phase (real/calibrate_phases.py), each cell sim / real."""
+    rows = phase_rows(sim, real)
+    if not rows:
+        return "Phases: not available (a run stored before frames.parquet existed).\n"
+    out = []
+    for r in rows:
+        cells = {"phase": f"{r['start_s']:g}-{r['end_s']:g} s"}
+        for key, label, fmt in _PHASE_COLUMNS:
+            cells[label] = f"{fmt(r[key + '_sim'])} / {fmt(r[key + '_real'])}"
+        cells["result"] = "pass" if r["within_bounds"] else "FAIL: " + r["failures"]
+        out.append(cells)
+    return "Phase by phase (sim / real; share: bytes delivered per link as the reports counted them):\n\n" + (
+        markdown_table(pd.DataFrame(out))
+    )
+
+
+_PHASE_COLUMNS: tuple[tuple[str, str, Callable[[float], str]], ...] = (
+    ("goodput_bps", "goodput", _mbps),
+    ("on_time_ratio", "on time", percent),
+    ("decodable_ratio", "decodable", percent),
+    ("p50_delay_ms", "p50", _ms),
+    ("p95_delay_ms", "p95", _ms),
+)
 
 
 # -- entry point ---------------------------------------------------------------------------------
@@ -136,7 +165,8 @@ def _markdown(table: pd.DataFrame, pairs: Sequence[Pair], plots: Sequence[Sequen
 def write_calibration(
     pairs: list[Pair], out_dir: Path, approximations: Mapping[str, Sequence[str]] | None = None
 ) -> CalibrationFiles:
-    """Write calibration.csv, calibration.md and the PNGs for each (sim run, real run) pair.
+    """Write calibration.csv, phases.csv (calibrate_phases.phase_rows of every pair),
+    calibration.md and the PNGs for each (sim run, real run) pair.
     `approximations`: per scenario name, what the real backend only approximates (e.g.
     bondlab.real.shaping_fidelity.check_expressible(scenario)); shown in the Markdown and the CSV."""
     if not pairs:
@@ -148,6 +178,8 @@ def write_calibration(
     table.to_csv(csv_path, index=False)
     share_bound = next(b.limit for b in BOUNDS if b.metric == "link_share")
     plots = [pair_plots(pair, out_dir, share_bound) for pair in pairs]
+    phases = pd.DataFrame([row for sim, real in pairs for row in phase_rows(sim, real)])
+    phases.to_csv(out_dir / "phases.csv", index=False)
     md_path = out_dir / "calibration.md"
     md_path.write_text(_markdown(table, pairs, plots))
     return CalibrationFiles(csv_path, md_path, [p for files in plots for p in files])

@@ -55,7 +55,11 @@ def judge_wire(
     report = rx.report()
     cap_t = np.array([capture[f] for f in fids], dtype=float)
     delay_ms = (wire["wire_t"] - cap_t) * 1000.0
-    report = replace(report, delays_ms=np.concatenate([report.delays_ms, delay_ms[~got]]))
+    report = replace(
+        report,
+        delays_ms=np.concatenate([report.delays_ms, delay_ms[~got]]),
+        delay_capture_t=np.concatenate([report.delay_capture_t, cap_t[~got]]),
+    )
     packets = pd.DataFrame(
         {
             "seq": wire["seq"],

@@ -16,7 +16,7 @@ import pandas as pd
 import simpy
 
 from bondlab.core.metrics import build_metrics
-from bondlab.core.receiver import BondedReceiver
+from bondlab.core.receiver import BondedReceiver, frame_table
 from bondlab.core.sender_loop import SenderLoop
 from bondlab.scenario import Scenario
 from bondlab.sim.columns import Columns
@@ -31,6 +31,19 @@ class RunResult:
     timeseries: pd.DataFrame
     messages: list[dict[str, Any]] = field(default_factory=list)
     delays_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    frames: pd.DataFrame | None = None  # per frame outcome (results.write_outputs: frames.parquet)
+    delay_capture_s: np.ndarray | None = None  # capture time of each delay's packet
+
+    def outputs(self) -> dict[str, Any]:
+        """What results.write_outputs takes besides the directory, as keywords."""
+        return {
+            "metrics": self.metrics,
+            "timeseries": self.timeseries,
+            "messages": self.messages,
+            "delays_ms": self.delays_ms,
+            "frames": self.frames,
+            "delay_capture_s": self.delay_capture_s,
+        }
 
 
 class SimRun:
@@ -105,7 +118,14 @@ class SimRun:
             names,
             link_capacity_share=cap_share,
         )
-        return RunResult(metrics, ts, list(record.messages), report.delays_ms)
+        return RunResult(
+            metrics,
+            ts,
+            list(record.messages),
+            report.delays_ms,
+            frame_table(report, 0.0),
+            report.delay_capture_t,
+        )
 
 
 def run_sim(

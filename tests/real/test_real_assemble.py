@@ -87,7 +87,8 @@ def test_arrival_is_the_wire_time_and_librist_must_deliver(tmp_path):
     delays = [0.05] * 20 + [0.79, 0.81, 0.05, 2.0]
     delivered = [True] * 22 + [False, True]
     write_raw(tmp_path / "raw", delays, delivered, link=[0] * 12 + [1] * 12)
-    metrics, ts, _messages, delays_ms = assemble(sc, tmp_path / "raw")
+    out = assemble(sc, tmp_path / "raw")
+    metrics, ts, delays_ms = out["metrics"], out["timeseries"], out["delays_ms"]
     # 21 on time: 20 fast + the 790 ms one; 810 ms is late; the fast undelivered one is not on time
     assert metrics["frames_total"] == 24 and metrics["frames_on_time"] == 21
     assert metrics["decodable_ratio"] == pytest.approx(21 / 24)
@@ -100,6 +101,15 @@ def test_arrival_is_the_wire_time_and_librist_must_deliver(tmp_path):
     assert wire["ip_overhead_bytes"] == 48 and wire["on_wire_not_delivered"] == 1
     assert wire["delivered_not_on_wire"] == 0 and wire["duplicates"] == 2
     assert metrics["real"]["frames_behind_real_time"] == 24
+    # frames.parquet: each frame's outcome on the run's clock (capture less the sender's start)
+    frames = out["frames"]
+    assert frames.t.to_numpy() == pytest.approx([i / 30 for i in range(24)])
+    assert frames.on_time.tolist() == [True] * 21 + [False] * 3
+    assert frames.decodable.sum() == metrics["frames_decodable"]
+    # each delay's packet capture time, on the same clock and in the same order
+    assert sorted(zip(out["delay_capture_s"].round(4), delays_ms.round(3))) == sorted(
+        zip(np.round([i / 30 for i in range(24)], 4), [d * 1000 for d in delays])
+    )
     table = pd.read_parquet(tmp_path / "raw" / "wire.parquet")
     assert len(table) == 24 and int(table.on_time.sum()) == 21
     assert list(table.link.cat.categories) == ["lte-a", "lte-b"]
@@ -115,7 +125,7 @@ def test_delivered_packet_missing_from_the_wire_arrives_at_release(tmp_path):
     write_raw(tmp_path / "raw", [0.05, 0.05], [True, True])
     wire = np.load(tmp_path / "raw" / "wire.npy")
     np.save(tmp_path / "raw" / "wire.npy", wire[:1])
-    metrics, *_ = assemble(sc, tmp_path / "raw")
+    metrics = assemble(sc, tmp_path / "raw")["metrics"]
     assert metrics["real"]["wire"]["delivered_not_on_wire"] == 1
     assert metrics["frames_on_time"] == 1  # released 1.1 s after capture: late
 
