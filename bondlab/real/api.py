@@ -40,6 +40,11 @@ VM_BOOT_BUDGET_S = 300.0
 # A run that measured the CPU rather than the network (real/validity.py) is run again, in the
 # same VM boot, at most this many more times; if every attempt fails it is kept, marked invalid.
 DEFAULT_RERUNS = 2
+# TCG boots stall now and then (qemu idle near 0 CPU, the guest silent for minutes; seen in a CI
+# dry run on 2026-12-07): a guest that has not started the runs within the boot budget is killed
+# and booted again, once. The guest's runner writes GUEST_STARTED in the first run's raw dir.
+BOOT_ATTEMPTS = 2
+GUEST_STARTED = "guest.started"
 
 
 class RealSetupError(RuntimeError):
@@ -310,12 +315,35 @@ def _run_in_vm(runs: list[_Job], quiet: bool) -> None:
     # One writable mount for all runs: each --rwdir is a virtio-9p device of its own, and a guest
     # with six of them (six runs in one boot) stalled while booting (seen here, TCG).
     shared = Path(os.path.commonpath([str(d.resolve()) for d in raw_dirs]))
-    try:
-        result = vm.run_in_vm(
-            argv, rwdirs=[shared], timeout_s=timeout, forward_output=not quiet, cwd=Path.cwd()
-        )
-    except vm.VMTimeout:
-        raise RealSetupError(f"the VM run did not finish within {timeout:.0f} s and was stopped") from None
+    started = raw_dirs[0] / GUEST_STARTED
+    for boot in range(1, BOOT_ATTEMPTS + 1):
+        try:
+            result = vm.run_in_vm(
+                argv,
+                rwdirs=[shared],
+                timeout_s=timeout,
+                forward_output=not quiet,
+                cwd=Path.cwd(),
+                started=started.exists,
+                boot_timeout_s=VM_BOOT_BUDGET_S,
+            )
+            break
+        except vm.VMBootStalled:
+            if boot == BOOT_ATTEMPTS:
+                raise RealSetupError(
+                    f"the VM did not start the runs within {VM_BOOT_BUDGET_S:.0f} s in {boot} boots "
+                    "(a stalled TCG boot) and was stopped"
+                ) from None
+            print(
+                f"real run: the VM did not start the runs within {VM_BOOT_BUDGET_S:.0f} s (a stalled "
+                "boot: qemu idle, the guest silent); booting it again",
+                file=sys.stderr,
+                flush=True,
+            )
+        except vm.VMTimeout:
+            raise RealSetupError(
+                f"the VM run did not finish within {timeout:.0f} s and was stopped"
+            ) from None
     if result.returncode != 0:
         said = next((m for m in map(faults.read_fault, raw_dirs) if m), None)
         if said is not None:

@@ -304,6 +304,8 @@ def run_until_valid(
 def main(argv: list[str] | None = None) -> int:
     """`python -m bondlab.real.runner RAW_DIR...`: inner runs, one after the other (in one VM boot)."""
     args = sys.argv[1:] if argv is None else argv
+    if args:  # the host's boot watchdog waits for this (real/api.py GUEST_STARTED)
+        (Path(args[0]) / "guest.started").write_text("ok\n")
     for raw in map(Path, args):
         scenario, scheduler = load_inner_config(raw / "inner.json")
         print(

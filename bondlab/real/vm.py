@@ -42,7 +42,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -57,6 +57,11 @@ class VMError(RuntimeError):
 
 class VMTimeout(subprocess.TimeoutExpired):
     """The command did not finish in time; the VM (process group `pgid`) has been killed."""
+
+
+class VMBootStalled(VMTimeout):
+    """The guest never started the command within the boot budget (TCG boots hang now and then:
+    qemu idle at ~0 CPU with the guest silent); the VM has been killed, booting again may work."""
 
     pgid: int = 0
 
@@ -192,16 +197,30 @@ def _pump(stream: IO[str], sink: list[str], echo: IO[str] | None, muted: threadi
     stream.close()
 
 
-def _exited(pid: int, timeout_s: float) -> bool:
-    """Wait for `pid` to exit without reaping it (a zombie leader keeps its process group id)."""
-    deadline = time.monotonic() + timeout_s
+class _Stalled(Exception):
+    pass
+
+
+def _exited(
+    pid: int, timeout_s: float, started: Callable[[], bool] | None = None, boot_timeout_s: float = 0.0
+) -> bool:
+    """Wait for `pid` to exit without reaping it (a zombie leader keeps its process group id);
+    _Stalled if `started()` is still false `boot_timeout_s` in."""
+    now = time.monotonic()
+    deadline, boot_deadline = now + timeout_s, now + boot_timeout_s
     while True:
         try:
             if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
                 return True
         except ChildProcessError:
             return True
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if started is not None:
+            if started():
+                started = None
+            elif now >= boot_deadline:
+                raise _Stalled
+        if now >= deadline:
             return False
         time.sleep(0.05)
 
@@ -234,13 +253,17 @@ def run_in_vm(
     cwd: str | Path | None = None,
     forward_output: bool = True,
     kvm: bool = False,
+    started: Callable[[], bool] | None = None,
+    boot_timeout_s: float = 300.0,
 ) -> VMResult:
     """Boot a VM, run `argv` as root inside it, return its exit status and output.
 
     stdout/stderr are captured and, with `forward_output`, echoed line by line to ours as they
     come. On timeout the VM's whole process group is killed and VMTimeout (a TimeoutExpired)
     is raised with the output so far; on KeyboardInterrupt/SystemExit the group is killed
-    before the exception propagates.
+    before the exception propagates. `started`: a check that the guest has begun the command
+    (e.g. a file it writes first); false for `boot_timeout_s` means the boot stalled: the VM is
+    killed and VMBootStalled raised.
     """
     cmd = build_vng_argv(
         argv,
@@ -284,7 +307,14 @@ def run_in_vm(
     for t in pumps:
         t.start()
     try:
-        finished = _exited(proc.pid, timeout_s)
+        finished = _exited(proc.pid, timeout_s, started, boot_timeout_s)
+    except _Stalled:
+        _kill_group(proc)
+        for t in pumps:
+            t.join(timeout=5)
+        stalled = VMBootStalled(cmd, boot_timeout_s, output="".join(out), stderr="".join(err))
+        stalled.pgid = proc.pid
+        raise stalled from None
     except BaseException:
         muted.set()
         _kill_group(proc)

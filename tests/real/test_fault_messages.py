@@ -187,3 +187,24 @@ def test_sigterm_during_a_run_stops_it_with_one_line_and_status_143(tmp_path: Pa
     assert signal.getsignal(signal.SIGTERM) == before
     [staging] = (tmp_path / "seed-quarter").iterdir()
     assert json.loads((staging / INCOMPLETE).read_text())["reason"] == "stopped by SIGTERM"
+
+
+def test_a_stalled_boot_is_booted_again_once_then_said_in_one_line(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """vm.VMBootStalled: the host boots the VM again (saying so); a second stall ends the run with
+    one line, the run incomplete."""
+    boots: list[int] = []
+
+    def run_in_vm(argv, **kw):  # type: ignore[no-untyped-def]
+        boots.append(1)
+        assert kw["started"]() is False and kw["boot_timeout_s"] == api.VM_BOOT_BUDGET_S
+        raise vm.VMBootStalled(argv, kw["boot_timeout_s"])
+
+    monkeypatch.setattr(vm, "run_in_vm", run_in_vm)
+    with pytest.raises(api.RealSetupError) as exc:
+        api._locked_runs(_jobs(), tmp_path, "vm", quiet=True)
+    assert len(boots) == api.BOOT_ATTEMPTS == 2
+    assert str(exc.value).startswith("real run: the VM did not start the runs within 300 s in 2 boots")
+    assert "booting it again" in capsys.readouterr().err
+    assert find_runs(tmp_path) == []

@@ -407,6 +407,29 @@ def test_vm_timeout_kills_the_whole_process_group(tmp_path: Path, monkeypatch: p
     assert info.value.pgid > 0 and group_members(info.value.pgid) == []
 
 
+def test_a_stalled_boot_is_killed_and_said_and_a_started_one_runs_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The boot watchdog: a guest that never starts the command within boot_timeout_s is killed
+    (VMBootStalled, a VMTimeout, the whole group gone); one that started is left to finish."""
+    from bondlab.real import vm
+
+    fake = tmp_path / "vng"
+    fake.write_text("#!/bin/sh\nsleep 300 &\nsleep 1.5\nkill $!\n")  # qemu idle, then done at 1.5 s
+    fake.chmod(0o755)
+    monkeypatch.setattr(vm, "find_vng", lambda: str(fake))
+    t = time.monotonic()
+    with pytest.raises(vm.VMBootStalled) as info:
+        vm.run_in_vm(
+            ["true"], timeout_s=30.0, forward_output=False, started=lambda: False, boot_timeout_s=0.5
+        )
+    assert time.monotonic() - t < 1.4 and group_members(info.value.pgid) == []
+    result = vm.run_in_vm(
+        ["true"], timeout_s=30.0, forward_output=False, started=lambda: True, boot_timeout_s=0.5
+    )
+    assert result.returncode == 0 and result.elapsed_s >= 1.4
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "vm-smoke":
         sys.exit(vm_smoke(Path(sys.argv[2]), int(sys.argv[3])))
