@@ -136,3 +136,35 @@ def test_an_invalid_run_is_rerun_a_bounded_number_of_times(monkeypatch, tmp_path
     assert calls == list(range(1, tries + 1))
     assert validity.earlier_attempts(raw) == [f"late #{k}" for k in range(1, tries)]
     assert json.loads((raw / "sender.json").read_text())["attempt"] == tries
+
+
+def test_keepup_counts_the_valid_runs_and_prints_each(monkeypatch, capsys, tmp_path: Path) -> None:
+    """`python -m bondlab.real.keepup`: N runs, no reruns, one line each and the count of valid ones."""
+    from bondlab.real import api, keepup
+    from bondlab.real.api import RealRunOutput
+
+    asked = {}
+
+    def fake_runs(jobs, results, quiet=False, reruns=2):  # type: ignore[no-untyped-def]
+        asked.update(n=len(jobs), reruns=reruns, seeds=[j[2] for j in jobs])
+        outs = []
+        for _sc, _s, seed in jobs:
+            v = {"frames_late": 0 if seed != 2 else 30, "frame_lag_max_ms": 40.0, "capture_drops": 0}
+            real = {"validity": v, "cpu_cores": 0.4, "cpu_s_per_mbit": 0.05}
+            m = {"valid": seed != 2, "real": real, "goodput_bps": 7.5e6, "decodable_ratio": 1.0}
+            outs.append(RealRunOutput(tmp_path / f"r{seed}", m))
+        return outs
+
+    monkeypatch.setattr(api, "real_runs", fake_runs)
+    from conftest import ROOT
+
+    assert (
+        keepup.main(
+            [str(ROOT / "tests/real/scenarios/seed-full.yaml"), "--runs", "3", "--results", str(tmp_path)]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert asked == {"n": 3, "reruns": 0, "seeds": [1, 2, 3]}
+    assert out[1].startswith("seed  2: INVALID") and out[0].startswith("seed  1: valid")
+    assert out[-1].startswith("seed-full dwrr: 2 of 3 runs valid")
