@@ -305,17 +305,34 @@ def _store_finished(runs: list[_Job]) -> list[RealRunOutput]:
 
 
 def _run_in_vm(runs: list[_Job], quiet: bool) -> None:
-    from bondlab.real import vm
 
     raw_dirs = [job.raw for job in runs]
-    argv = [sys.executable, "-m", "bondlab.real.runner", *map(str, raw_dirs)]
     # The guest is ~10x slower; runs are real time, so budget boot + per-run setup + duration.
     # Budget every rerun too: the timeout only has to catch a hung VM.
     timeout = VM_BOOT_BUDGET_S + sum((j.scenario.duration_s + 90.0) * (1 + j.reruns) for j in runs)
     # One writable mount for all runs: each --rwdir is a virtio-9p device of its own, and a guest
-    # with six of them (six runs in one boot) stalled while booting (seen here, TCG).
+    # with six of them (six runs in one boot) stalled while booting (seen here, TCG; each also
+    # lengthens the kernel command line, see below).
     shared = Path(os.path.commonpath([str(d.resolve()) for d in raw_dirs]))
+    # The raw directories go to the guest in a file, not on its command line: vng passes the
+    # command in the kernel's command line (COMMAND_LINE_SIZE 2048 on x86), and nine runs' paths
+    # under pytest's temporary directory overflowed it: the guest hung at boot, qemu idle.
+    listing = shared / f".bondlab-guest-runs-{os.getpid()}.txt"
+    listing.write_text("".join(f"{d.resolve()}\n" for d in raw_dirs))
+    argv = [sys.executable, "-m", "bondlab.real.runner", f"@{listing}"]
     started = raw_dirs[0] / GUEST_STARTED
+    try:
+        _boot_and_run(runs, argv, shared, timeout, started, quiet)
+    finally:
+        listing.unlink(missing_ok=True)
+
+
+def _boot_and_run(
+    runs: list[_Job], argv: list[str], shared: Path, timeout: float, started: Path, quiet: bool
+) -> None:
+    from bondlab.real import vm
+
+    raw_dirs = [job.raw for job in runs]
     for boot in range(1, BOOT_ATTEMPTS + 1):
         try:
             result = vm.run_in_vm(

@@ -302,8 +302,11 @@ def run_until_valid(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m bondlab.real.runner RAW_DIR...`: inner runs, one after the other (in one VM boot)."""
+    """`python -m bondlab.real.runner RAW_DIR...` (or `@FILE` listing them, one per line): inner
+    runs, one after the other (in one VM boot)."""
     args = sys.argv[1:] if argv is None else argv
+    if len(args) == 1 and args[0].startswith("@"):  # a file listing them (from real/api.py)
+        args = Path(args[0][1:]).read_text().split()
     if args:  # the host's boot watchdog waits for this (real/api.py GUEST_STARTED)
         (Path(args[0]) / "guest.started").write_text("ok\n")
     for raw in map(Path, args):

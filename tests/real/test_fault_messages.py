@@ -148,7 +148,8 @@ def test_a_dead_vm_is_named_and_a_guest_fault_is_passed_on(tmp_path: Path, monke
     said: list[str] = []
 
     def run_in_vm(argv, **kw):  # type: ignore[no-untyped-def]
-        raw = Path(argv[-1])
+        assert argv[-1].startswith("@")  # the runs' raw dirs travel in a file, not the command line
+        [raw] = map(Path, Path(argv[-1][1:]).read_text().split())
         (raw / "capture.ready").write_text("1\n")
         (raw / "sender.ready").write_text("1\n")
         if said:
@@ -208,3 +209,24 @@ def test_a_stalled_boot_is_booted_again_once_then_said_in_one_line(
     assert str(exc.value).startswith("real run: the VM did not start the runs within 300 s in 2 boots")
     assert "booting it again" in capsys.readouterr().err
     assert find_runs(tmp_path) == []
+
+
+def test_the_guest_command_line_stays_short_however_many_runs(tmp_path: Path, monkeypatch) -> None:
+    """vng hands the guest its command in the kernel command line (2048 bytes on x86): nine runs'
+    paths overflowed it and the guest hung at boot. The raw directories go in a file instead."""
+    seen = {}
+
+    def run_in_vm(argv, **kw):  # type: ignore[no-untyped-def]
+        seen["argv"] = argv
+        seen["listed"] = Path(argv[-1][1:]).read_text().split()
+        return vm.VMResult(argv, 1, "", "")
+
+    monkeypatch.setattr(vm, "run_in_vm", run_in_vm)
+    jobs = [
+        (load_scenario(SCEN / "seed-quarter.yaml", ["duration_s=5"]), "dwrr", seed) for seed in range(1, 31)
+    ]
+    with pytest.raises(api.RealSetupError):
+        api._locked_runs(jobs, tmp_path / ("deep" * 20), "vm", quiet=True)
+    assert len(" ".join(seen["argv"])) < 300
+    assert len(seen["listed"]) == 30 and all(p.endswith("/raw") for p in seen["listed"])
+    assert not list((tmp_path / ("deep" * 20)).glob(".bondlab-guest-runs-*"))  # removed afterwards
