@@ -30,8 +30,11 @@ def cmd_real_run(args: argparse.Namespace) -> int:
     from bondlab.cli import report_run
 
     real = out.metrics["real"]
-    cpu = f", sender CPU {real['cpu_cores']} cores ({real.get('cpu_s_per_mbit')} CPU s per Mbit sent)"
-    report_run(out.directory, out.metrics, args.json, cpu)
+    extra = f", sender CPU {real['cpu_cores']} cores ({real.get('cpu_s_per_mbit')} CPU s per Mbit sent)"
+    v = real.get("validity", {})
+    if v.get("shaping_steps"):
+        extra += f", {v['shaping_steps']} link changes applied p99 {v['shaping_late_p99_ms']} ms late"
+    report_run(out.directory, out.metrics, args.json, extra)
     return invalid_line(out.directory, out.metrics)
 
 

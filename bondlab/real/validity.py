@@ -29,6 +29,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 LATE_FRAME_S = 0.1
 LATE_FRAME_SHARE = 0.02
 MAX_FRAME_LAG_S = 0.25
@@ -46,9 +48,9 @@ def judge_run(
     late = sum(x > LATE_FRAME_S for x in lags)
     lag = max(lags, default=0.0)
     drops = int(sum(wire_info.get("kernel_drops", [])))
-    shaping_late = max(
-        (c["applied"] - c["t"] for c in shaping_log.get("changes", []) if "applied" in c), default=0.0
-    )
+    lateness = [c["applied"] - c["t"] for c in shaping_log.get("changes", []) if "applied" in c]
+    shaping_late = max(lateness, default=0.0)
+    shaping_p99 = float(np.percentile(lateness, 99)) if lateness else 0.0
     reasons = []
     if frames and late / frames > LATE_FRAME_SHARE:
         reasons.append(
@@ -76,14 +78,14 @@ def judge_run(
         "frame_lag_max_ms": round(lag * 1000.0, 1),
         "capture_drops": drops,
         "shaping_late_max_ms": round(shaping_late * 1000.0, 1),
+        "shaping_late_p99_ms": round(shaping_p99 * 1000.0, 1),
+        "shaping_steps": len(lateness),
     }
 
 
 def judge_raw(raw: Path) -> dict[str, Any]:
     """judge_run over an inner run's raw directory (in the VM, to decide on a rerun; on the host,
     at assembly)."""
-    import numpy as np
-
     sender = json.loads((raw / "sender.json").read_text())
     wire_info = json.loads((raw / "wire.json").read_text())
     shaping_log = json.loads((raw / "shaping.json").read_text())

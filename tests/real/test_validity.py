@@ -32,6 +32,8 @@ def test_a_run_within_every_limit_is_valid_and_keeps_its_figures() -> None:
         "frame_lag_max_ms": 120.0,
         "capture_drops": 1,
         "shaping_late_max_ms": 30.0,
+        "shaping_late_p99_ms": 30.0,
+        "shaping_steps": 1,
     }
 
 
