@@ -227,7 +227,7 @@ def _locked_runs(
                 "scenario": scenario.resolved(),
                 "scheduler": scheduler,
                 "inject": inject,
-                "reruns": reruns,
+                "reruns": job.reruns,
             }
             (job.raw / "inner.json").write_text(json.dumps(inner))
         if mode == "direct":

@@ -230,3 +230,23 @@ def test_the_guest_command_line_stays_short_however_many_runs(tmp_path: Path, mo
     assert len(" ".join(seen["argv"])) < 300
     assert len(seen["listed"]) == 30 and all(p.endswith("/raw") for p in seen["listed"])
     assert not list((tmp_path / ("deep" * 20)).glob(".bondlab-guest-runs-*"))  # removed afterwards
+
+
+def test_a_job_with_an_injected_fault_is_never_rerun(tmp_path: Path, monkeypatch) -> None:
+    """inner.json carries each job's reruns: the default for a plain job, 0 for one with a fault."""
+    seen = {}
+
+    def run_in_vm(argv, **kw):  # type: ignore[no-untyped-def]
+        for raw in map(Path, Path(argv[-1][1:]).read_text().split()):
+            seen[raw.parent.name.split(".partial")[0]] = json.loads((raw / "inner.json").read_text())
+        return vm.VMResult(argv, 1, "", "")
+
+    monkeypatch.setattr(vm, "run_in_vm", run_in_vm)
+    sc = load_scenario(SCEN / "seed-quarter.yaml", ["duration_s=5"])
+    stall = {"stall": "sender", "at_s": 1.0, "for_s": 0.5}
+    with pytest.raises(api.RealSetupError):
+        api._locked_runs(
+            [(sc, "dwrr", 1), (sc, "dwrr", 2)], tmp_path, "vm", quiet=True, injects=[None, stall]
+        )
+    assert seen[".real-dwrr-1"]["reruns"] == api.DEFAULT_RERUNS and seen[".real-dwrr-1"]["inject"] is None
+    assert seen[".real-dwrr-2"]["reruns"] == 0 and seen[".real-dwrr-2"]["inject"] == stall
