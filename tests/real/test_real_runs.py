@@ -159,6 +159,9 @@ def test_sim_and_real_agree_at_full_rate(real, tmp_path):
             f"{s['p50_delay_ms']} real {r['p50_delay_ms']} ms; share of lte-a sim {share[0]:.3f} real "
             f"{share[1]:.3f}; sender {r['real']}"
         )
+        # Issue 15 asks every seed within the bounds, not only the mean: printed here until the
+        # per-seed claim has a record of real runs behind it (the mean is what is asserted).
+        print(f"seed {seed} alone: {calibration_failures(rows[-1]) or 'within every bound'}")
     assert calibration_failures(mean_over_seeds(rows)) == []
 
 
