@@ -178,12 +178,9 @@ def test_real_runs_keep_up_with_their_clock(real):
             f"\n{name}: valid {out.metrics['valid']} after {len(r['attempts'])} attempt(s); "
             f"{r['validity']}; sender {r['cpu_cores']} cores, {r['cpu_s_per_mbit']} CPU s/Mbit"
         )
-        assert set(r["validity"]) == {
-            "frames_late",
-            "frame_lag_max_ms",
-            "capture_drops",
-            "shaping_late_max_ms",
-        }
+        assert {"frames_late", "frame_lag_max_ms", "capture_drops", "shaping_late_p99_ms"} <= set(
+            r["validity"]
+        )
         first_tries += len(r["attempts"]) == 1
     assert first_tries >= len(runs) - 1
     assert all(out.metrics["valid"] for out in runs.values())
