@@ -177,7 +177,6 @@ class WireCapture:
         self.seen: set[int] = set()
         self.offset = clock_offset()
         self.offsets = [self.offset]
-        self.hint = -1
         self.header_offsets: set[int] = set()
         self.batch = PacketBatch()
         self.poller = select.poll()
@@ -189,7 +188,6 @@ class WireCapture:
         batch = self.batch
         if batch.size != limit:
             batch = self.batch = PacketBatch(limit)
-        batch.hint = self.hint
         n = batch.drain(self.socks[link])
         if n:
             self.take(link, batch, n)
@@ -212,7 +210,6 @@ class WireCapture:
         idx = np.flatnonzero(ours)
         offsets = np.unique(b.at[idx])
         self.header_offsets.update(offsets.tolist())
-        self.hint = int(b.at[idx[-1]])
         seen, rows, cseen = self.seen, self.rows, c.seen
         on_packet = c.meter.on_packet if self.trains else None
         for seq, fid, t, cap_t, write_t, ip_len, payload in zip(
