@@ -4,7 +4,7 @@ bundled scenarios it was built for: a link lost from a loaded bond, and an app-l
 import pytest
 
 from bondlab.core.estimator import EstimatorParams, LinkEstimator
-from bondlab.core.forecast import ForecastController, LinkForecast
+from bondlab.core.forecast import WALL_SETTLES, ForecastController, LinkForecast
 from bondlab.core.stats import PeerStats
 from bondlab.scenario import load_scenario
 from bondlab.sim.runner import run_sim
@@ -216,6 +216,30 @@ def test_a_raise_waits_for_several_reports_of_room():
     assert first >= ctl.raise_hold_intervals - 1
     raised = [m.recommended_bitrate for m in msgs if m is not None]
     assert raised == [6_000_000, 9_000_000]  # +50 % at most each time, until within the margin
+
+
+def test_a_wall_lasts_seconds_even_behind_a_link_with_a_huge_rtt():
+    """A raise that failed marks a wall; a link whose RTT is 6 s (its own queue) must not stretch it
+    to a minute: a settle time counts an RTT up to the latency only (this held a trace run at its
+    minimum bitrate for 25 s)."""
+    ctl = controller(4_000_000)
+    ests = [Est(), Est()]
+    t, rate, msgs = 0.0, 5e6, []
+    while t < 40.0:
+        t = round(t + DT, 6)
+        msg = ctl.update(t, sum(ctl.observe(t, [sample(t, rate), sample(t, rate)], ests)))
+        if msg is not None:
+            msgs.append(msg)
+        if msg is not None and msg.reason == "recovery" and rate == 5e6:
+            rate, ests[1].srtt_ms = 2e6, 6000.0  # the raise ran into a fall and a queue
+        elif msg is not None and msg.reason == "congestion":
+            rate = 10e6  # and the links come back at once
+    cut = next(m for m in msgs if m.reason == "congestion")
+    wall = max(m.recommended_bitrate for m in msgs if m.t < cut.t)
+    above = [m for m in msgs if m.t > cut.t and m.recommended_bitrate > wall]
+    assert above, "the bitrate never went past the failed one again"
+    bound = WALL_SETTLES * (0.3 + 1.0 + 2 * DT)  # x the longest settle time at 1 s latency
+    assert above[0].t - cut.t <= bound + 2.0  # + the raise's own hold and +50 % steps
 
 
 # -- the bundled scenarios -----------------------------------------------------------------------
