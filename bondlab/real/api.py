@@ -169,9 +169,11 @@ def real_runs(
     from bondlab.real.lock import LockHeld, real_run_lock
 
     mode = choose_mode(force_vm)
+    noted: set[str] = set()  # a scenario's notes once, however many seeds and schedulers it runs
     for scenario, scheduler, _seed in jobs:
         notes = check_scenario(scenario, scheduler)
-        if notes and not quiet:
+        if notes and not quiet and scenario.name not in noted:
+            noted.add(scenario.name)
             for note in notes:
                 print(f"note: {scenario.name}: {note}", file=sys.stderr)
     try:

@@ -101,7 +101,9 @@ def _buffers(pairs: Sequence[Pair]) -> str:
     return f"{', '.join(f'{v:g} ms' for v in values)} here" if values else "not recorded here"
 
 
-def _markdown(table: pd.DataFrame, pairs: Sequence[Pair], plots: Sequence[Sequence[Path]]) -> str:
+def _markdown(
+    table: pd.DataFrame, pairs: Sequence[Pair], plots: Sequence[Sequence[Path]], skipped: Sequence[str] = ()
+) -> str:
     rows = [dict(row) for _, row in table.iterrows()]
     bounds = "".join(f"  - **{b.label}**: {b.describe()}\n" for b in BOUNDS)
     parts = [
@@ -120,6 +122,8 @@ def _markdown(table: pd.DataFrame, pairs: Sequence[Pair], plots: Sequence[Sequen
         "caller reported them (listed per pair below).\n"
         "- **Constant rate**: no events and no capacity traces in the scenario.\n",
     ]
+    if skipped:
+        parts.append("Skipped (the real backend cannot express them):\n\n" + "".join(f"- {s}\n" for s in skipped))
     for (sim, real), row, files in zip(pairs, rows, plots, strict=True):
         name = display_name(sim.scheduler)
         parts.append(f"## {sim.scenario} · {name} (sim seed {sim.seed}, real seed {real.seed})\n")
@@ -163,12 +167,16 @@ _PHASE_COLUMNS: tuple[tuple[str, str, Callable[[float], str]], ...] = (
 
 
 def write_calibration(
-    pairs: list[Pair], out_dir: Path, approximations: Mapping[str, Sequence[str]] | None = None
+    pairs: list[Pair],
+    out_dir: Path,
+    approximations: Mapping[str, Sequence[str]] | None = None,
+    skipped: Sequence[str] = (),
 ) -> CalibrationFiles:
     """Write calibration.csv, phases.csv (calibrate_phases.phase_rows of every pair),
     calibration.md and the PNGs for each (sim run, real run) pair.
     `approximations`: per scenario name, what the real backend only approximates (e.g.
-    bondlab.real.shaping_fidelity.check_expressible(scenario)); shown in the Markdown and the CSV."""
+    bondlab.real.shaping_fidelity.check_expressible(scenario)); shown in the Markdown and the CSV.
+    `skipped`: one line per scenario left out (the real backend cannot express it), listed too."""
     if not pairs:
         raise ValueError("no (sim, real) pairs to calibrate")
     out_dir = Path(out_dir)
@@ -181,5 +189,5 @@ def write_calibration(
     phases = pd.DataFrame([row for sim, real in pairs for row in phase_rows(sim, real)])
     phases.to_csv(out_dir / "phases.csv", index=False)
     md_path = out_dir / "calibration.md"
-    md_path.write_text(_markdown(table, pairs, plots))
+    md_path.write_text(_markdown(table, pairs, plots, skipped))
     return CalibrationFiles(csv_path, md_path, [p for files in plots for p in files])

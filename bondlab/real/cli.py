@@ -117,33 +117,72 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if can_run else 1
 
 
+def _calibration_scenarios(paths: list[str], overrides: list[str], schedulers: list[str]):  # type: ignore[no-untyped-def]
+    """(scenarios to run, one line per scenario left out): a folder gives its *.yaml files, and a
+    scenario from a folder that the real backend cannot express is left out with its reason (a
+    file named on its own is an error instead, as for `bondlab real run`)."""
+    from bondlab.real.api import RealSetupError, check_scenario
+
+    chosen, skipped = [], []
+    for raw in paths:
+        folder = Path(raw).is_dir()
+        for path in sorted(Path(raw).glob("*.yaml")) if folder else [Path(raw)]:
+            sc = load_scenario(path, overrides)
+            try:
+                for s in schedulers:
+                    check_scenario(sc, s)
+            except RealSetupError as exc:
+                if not folder:
+                    raise
+                skipped.append(f"{path}: {exc}")
+                continue
+            chosen.append(sc)
+    return chosen, skipped
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("give at least one seed")
+    return seeds
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from bondlab.api import simulate
     from bondlab.real.api import RealSetupError, real_runs
     from bondlab.real.calibration_report import write_calibration
     from bondlab.results import load_run
 
-    scenarios = [load_scenario(p, args.set) for p in args.scenarios]
     schedulers = [s.strip() for s in args.schedulers.split(",") if s.strip()]
     results = Path(args.results)
-    pairs = []
     try:
-        jobs = [(sc, s, None) for sc in scenarios for s in schedulers]
+        scenarios, skipped = _calibration_scenarios(args.scenarios, args.set, schedulers)
+        for line in skipped:
+            print(f"skipped: {line}", file=sys.stderr)
+        if not scenarios:
+            raise RealSetupError("no scenario the real backend can run: nothing to calibrate")
+        jobs = [
+            (sc, s, seed)
+            for sc in scenarios
+            for seed in (args.seeds or [sc.seed])
+            for s in schedulers
+        ]
         reals = real_runs(jobs, results, force_vm=args.vm, reruns=args.reruns)
     except RealSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_status
-    k = 0
-    for sc in scenarios:
-        for s in schedulers:
-            sim = simulate(sc, s, results=results)
-            pairs.append((load_run(sim.directory), load_run(reals[k].directory)))
-            k += 1
+    pairs = []
+    for (sc, s, seed), real in zip(jobs, reals, strict=True):
+        sim = simulate(sc, s, seed, results=results)
+        pairs.append((load_run(sim.directory), load_run(real.directory)))
     out_dir = Path(args.out) if args.out else results / "calibrate"
     from bondlab.real.shaping_fidelity import check_expressible
 
     approximations = {sc.name: check_expressible(sc) for sc in scenarios}
-    files = write_calibration(pairs, out_dir, approximations=approximations)
+    files = write_calibration(pairs, out_dir, approximations=approximations, skipped=skipped)
     print(f"table: {files.markdown}\nplots: {out_dir}")
     print(files.markdown.read_text())
     return 0
@@ -188,12 +227,21 @@ def add_real_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p = sub.add_parser(
         "calibrate",
         help="run sim and real on the same scenarios and compare them",
-        description="Simulate and really run each SCENARIO (same schedulers), then write a "
-        "side-by-side table (on-time, goodput, link shares, delay percentiles, rate-control "
-        "events) and plots to RESULTS/calibrate/.",
+        description="Simulate and really run each SCENARIO (same schedulers and seeds), then "
+        "write a side-by-side table (on-time, goodput, decodable, link shares, delay percentiles, "
+        "rate-control events; per run and per phase between events) and plots to "
+        "RESULTS/calibrate/. A folder stands for its scenarios; those the real backend cannot "
+        "express are skipped with their reason.",
+        epilog="example: bondlab calibrate scenarios/ --seeds 1,2,3 --out results/calibration",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("scenarios", nargs="+")
+    p.add_argument("scenarios", nargs="+", help="scenario files or folders (their *.yaml files)")
     p.add_argument("--schedulers", default="dwrr", help="comma-separated [default: %(default)s]")
+    p.add_argument(
+        "--seeds",
+        type=_seeds,
+        help="comma-separated seeds, each scenario run at each in both worlds [default: its own]",
+    )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--results", default=str(DEFAULT_RESULTS))
     p.add_argument("--out", help="report directory [default: RESULTS/calibrate]")

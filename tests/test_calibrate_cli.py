@@ -1,0 +1,43 @@
+"""`bondlab calibrate`'s inputs: folders, seeds, and scenarios the real backend cannot express."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bondlab.real.api import RealSetupError
+from bondlab.real.cli import _calibration_scenarios, _seeds
+
+from conftest import SCENARIOS
+
+TOO_SLOW = """\
+duration_s: 10
+links:
+  - {name: a, capacity_bps: 5000000, delay_ms: 40}
+  - {name: b, capacity_bps: 4, delay_ms: 40}
+"""
+
+
+def test_a_folder_stands_for_its_scenarios_and_leaves_out_what_real_cannot_express(tmp_path: Path) -> None:
+    shutil.copy(SCENARIOS / "black-hole.yaml", tmp_path / "black-hole.yaml")
+    (tmp_path / "too-slow.yaml").write_text(TOO_SLOW)
+    chosen, skipped = _calibration_scenarios([str(tmp_path)], [], ["dwrr"])
+    assert [sc.name for sc in chosen] == ["black-hole"]
+    assert len(skipped) == 1
+    assert skipped[0].startswith(f"{tmp_path / 'too-slow.yaml'}: ") and "links[1].capacity_bps" in skipped[0]
+
+
+def test_a_file_named_on_its_own_that_real_cannot_express_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "too-slow.yaml").write_text(TOO_SLOW)
+    with pytest.raises(RealSetupError, match="cannot express"):
+        _calibration_scenarios([str(tmp_path / "too-slow.yaml")], [], ["dwrr"])
+
+
+def test_seeds_are_comma_separated_integers() -> None:
+    assert _seeds("1,2,3") == [1, 2, 3]
+    for bad in ("1,,x", ","):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _seeds(bad)
