@@ -41,3 +41,40 @@ def test_seeds_are_comma_separated_integers() -> None:
     for bad in ("1,,x", ","):
         with pytest.raises(argparse.ArgumentTypeError):
             _seeds(bad)
+
+
+def test_report_only_writes_the_report_from_stored_runs_and_runs_nothing(tmp_path: Path, capsys) -> None:
+    import json
+
+    from bondlab.api import simulate
+    from bondlab.cli import main
+
+    scenario = tmp_path / "short.yaml"
+    scenario.write_text(
+        (SCENARIOS / "seed-asymmetric.yaml").read_text().replace("duration_s: 60", "duration_s: 6")
+    )
+    results, out = tmp_path / "results", tmp_path / "report"
+    args = [
+        "calibrate",
+        str(scenario),
+        "--seeds",
+        "4",
+        "--results",
+        str(results),
+        "--out",
+        str(out),
+        "--report-only",
+    ]
+    assert main(args) == 2  # nothing stored yet: one line, no run
+    assert "no complete run stored there" in capsys.readouterr().err
+    sim = simulate(scenario, "dwrr", 4, results=results).directory
+    real = sim.parent / "real-dwrr-4"  # a stand-in: the sim run relabelled
+    shutil.copytree(sim, real)
+    meta = json.loads((real / "run.json").read_text())
+    (real / "run.json").write_text(json.dumps({**meta, "backend": "real"}))
+    metrics = json.loads((real / "metrics.json").read_text())
+    metrics["real"] = {"librist_buffer_ms": 750, "cpu_cores": 0.1}
+    (real / "metrics.json").write_text(json.dumps(metrics))
+    assert main(args) == 0
+    summary = (out / "summary.md").read_text()
+    assert f"`bondlab calibrate {scenario} --seeds 4`" in summary and "**1 of 1** pairs" in summary

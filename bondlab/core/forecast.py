@@ -31,7 +31,8 @@ the next cut waits for the first to show, the settle time: the encoder's reactio
 live RTT (at most the latency) + two report intervals (the queue draining and the reports saying
 so), unless even the capacity without the backlog no longer fits, or the links hold clearly more
 than at the cut (copies came on top). A raise goes at most +50 %; a cut within two settle times
-of a raise marks that bitrate as a wall for ten settle times (seconds, not a minute). Samples are kept for latency + two seconds.
+of a raise marks that bitrate as a wall for ten settle times (seconds, not a minute). Samples
+are kept for latency + two seconds.
 """
 
 from __future__ import annotations

@@ -87,6 +87,7 @@ def phase_rows(sim: StoredRun, real: StoredRun) -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "scenario": sim.scenario,
             "scheduler": sim.scheduler,
+            "seed": real.seed,
             "start_s": start,
             "end_s": end,
         }

@@ -17,6 +17,7 @@ import pandas as pd
 
 from bondlab.real.calibrate import BOUNDS, Pair, _fmt, _mbps, _ms, _number, _worst, calibration_table, checks
 from bondlab.real.calibrate_phases import phase_rows
+from bondlab.real.calibration_summary import summary_markdown
 from bondlab.report.pairs import PLOT_KINDS as PLOT_KINDS  # re-exported: the kinds of PNG per pair
 from bondlab.report.pairs import display_name, pair_plots
 from bondlab.report.table import MISSING, is_missing, markdown_table, percent
@@ -123,7 +124,9 @@ def _markdown(
         "- **Constant rate**: no events and no capacity traces in the scenario.\n",
     ]
     if skipped:
-        parts.append("Skipped (the real backend cannot express them):\n\n" + "".join(f"- {s}\n" for s in skipped))
+        parts.append(
+            "Skipped (the real backend cannot express them):\n\n" + "".join(f"- {s}\n" for s in skipped)
+        )
     for (sim, real), row, files in zip(pairs, rows, plots, strict=True):
         name = display_name(sim.scheduler)
         parts.append(f"## {sim.scenario} · {name} (sim seed {sim.seed}, real seed {real.seed})\n")
@@ -171,12 +174,14 @@ def write_calibration(
     out_dir: Path,
     approximations: Mapping[str, Sequence[str]] | None = None,
     skipped: Sequence[str] = (),
+    command: str = "bondlab calibrate",
 ) -> CalibrationFiles:
     """Write calibration.csv, phases.csv (calibrate_phases.phase_rows of every pair),
     calibration.md and the PNGs for each (sim run, real run) pair.
     `approximations`: per scenario name, what the real backend only approximates (e.g.
     bondlab.real.shaping_fidelity.check_expressible(scenario)); shown in the Markdown and the CSV.
-    `skipped`: one line per scenario left out (the real backend cannot express it), listed too."""
+    `skipped`: one line per scenario left out (the real backend cannot express it), listed too.
+    summary.md (calibration_summary.py) is the same at a glance, naming `command` as its source."""
     if not pairs:
         raise ValueError("no (sim, real) pairs to calibrate")
     out_dir = Path(out_dir)
@@ -190,4 +195,10 @@ def write_calibration(
     phases.to_csv(out_dir / "phases.csv", index=False)
     md_path = out_dir / "calibration.md"
     md_path.write_text(_markdown(table, pairs, plots, skipped))
+    summary = summary_markdown(table, phases, pairs, command)
+    if skipped:
+        summary += "\nSkipped (the real backend cannot express them):\n\n" + "".join(
+            f"- {s}\n" for s in skipped
+        )
+    (out_dir / "summary.md").write_text(summary)
     return CalibrationFiles(csv_path, md_path, [p for files in plots for p in files])

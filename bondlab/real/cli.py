@@ -154,7 +154,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from bondlab.api import simulate
     from bondlab.real.api import RealSetupError, real_runs
     from bondlab.real.calibration_report import write_calibration
-    from bondlab.results import load_run
+    from bondlab.results import MARKER, load_run, run_dir
 
     schedulers = [s.strip() for s in args.schedulers.split(",") if s.strip()]
     results = Path(args.results)
@@ -164,25 +164,34 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             print(f"skipped: {line}", file=sys.stderr)
         if not scenarios:
             raise RealSetupError("no scenario the real backend can run: nothing to calibrate")
-        jobs = [
-            (sc, s, seed)
-            for sc in scenarios
-            for seed in (args.seeds or [sc.seed])
-            for s in schedulers
-        ]
-        reals = real_runs(jobs, results, force_vm=args.vm, reruns=args.reruns)
+        jobs = [(sc, s, seed) for sc in scenarios for seed in (args.seeds or [sc.seed]) for s in schedulers]
+        if not args.report_only:
+            real_dirs = [r.directory for r in real_runs(jobs, results, force_vm=args.vm, reruns=args.reruns)]
     except RealSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_status
     pairs = []
-    for (sc, s, seed), real in zip(jobs, reals, strict=True):
+    for k, (sc, s, seed) in enumerate(jobs):
+        if args.report_only:  # the runs a previous calibrate stored: nothing runs again
+            found = [run_dir(results, sc, s, seed, backend) for backend in ("sim", "real")]
+            missing = [d for d in found if not (d / MARKER).exists()]
+            if missing:
+                print(f"error: --report-only: {missing[0]}: no complete run stored there", file=sys.stderr)
+                return 2
+            pairs.append((load_run(found[0]), load_run(found[1])))
+            continue
         sim = simulate(sc, s, seed, results=results)
-        pairs.append((load_run(sim.directory), load_run(real.directory)))
+        pairs.append((load_run(sim.directory), load_run(real_dirs[k])))
     out_dir = Path(args.out) if args.out else results / "calibrate"
     from bondlab.real.shaping_fidelity import check_expressible
 
     approximations = {sc.name: check_expressible(sc) for sc in scenarios}
-    files = write_calibration(pairs, out_dir, approximations=approximations, skipped=skipped)
+    command = "bondlab calibrate " + " ".join(
+        [*args.scenarios, *(["--seeds", ",".join(map(str, args.seeds))] if args.seeds else [])]
+        + [f"--set {kv}" for kv in args.set]
+        + ([f"--schedulers {args.schedulers}"] if args.schedulers != "dwrr" else [])
+    )
+    files = write_calibration(pairs, out_dir, approximations=approximations, skipped=skipped, command=command)
     print(f"table: {files.markdown}\nplots: {out_dir}")
     print(files.markdown.read_text())
     return 0
@@ -246,6 +255,11 @@ def add_real_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--results", default=str(DEFAULT_RESULTS))
     p.add_argument("--out", help="report directory [default: RESULTS/calibrate]")
     p.add_argument("--vm", action="store_true", help="use the VM even where this kernel has netem")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write the report from the runs a previous calibrate stored under RESULTS (nothing runs)",
+    )
     _add_reruns(p)
     p.set_defaults(func=cmd_calibrate)
 
