@@ -27,24 +27,42 @@ class UsageError(Exception):
     """Bad command-line input: one line to stderr, exit 2."""
 
 
-def _schedulers(text: str, backend: str = "sim") -> list[str]:
+def seed_list(text: str) -> list[int]:
+    """`--seeds`: comma-separated seeds and ranges, `1,2,5` or `1-10` or `1-3,7` (argparse type)."""
+    seeds: list[int] = []
+    for item in text.split(","):
+        lo, dash, hi = item.strip().partition("-")
+        try:
+            first = int(lo)
+            last = int(hi) if dash else first
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{item.strip()!r} is not a seed or a range (give e.g. 1,2,3 or 1-10)"
+            ) from None
+        if last < first:
+            raise argparse.ArgumentTypeError(f"{item.strip()!r}: a range runs from low to high")
+        seeds.extend(s for s in range(first, last + 1) if s not in seeds)
+    return seeds
+
+
+def _schedulers(text: str, backend: str = "sim", option: str = "--schedulers") -> list[str]:
     names = [s.strip() for s in text.split(",") if s.strip()]
     allowed = scheduler_names(backend)
     for name in names:
         if name not in allowed:
             raise UsageError(
-                f"--schedulers: unknown scheduler {name!r} for the {backend} backend "
+                f"{option}: unknown scheduler {name!r} for the {backend} backend "
                 f"(choose from {', '.join(allowed)})"
             )
     if not names:
-        raise UsageError("--schedulers: give at least one scheduler")
+        raise UsageError(f"{option}: give at least one scheduler")
     return names
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bondlab.api import simulate
 
-    _schedulers(args.scheduler)
+    _schedulers(args.scheduler, option="--scheduler")
     out = simulate(
         args.scenario,
         args.scheduler,
@@ -90,7 +108,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue
-        print(f"ok: {path} ({sc.name}: {len(sc.links)} links, {len(sc.events)} events, {sc.duration_s:g} s)")
+        print(
+            f"ok: {path} ({sc.name}: {len(sc.links)} links, {len(sc.events)} events, {sc.duration_s:g} s)",
+            flush=True,  # a reader that leaves (`| head`) shows here, inside main's handler
+        )
     return 1 if failed else 0
 
 
@@ -159,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="rr,dwrr",
         help="comma-separated, or all (every sim scheduler, the oracle included) [default: %(default)s]",
     )
-    p.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], help="comma-separated seeds")
+    p.add_argument("--seeds", type=seed_list, help="seeds: 1,2,3 or a range, 1-10 [default: each scenario's]")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, applied to all")
     p.add_argument("--results", default=str(DEFAULT_RESULTS), help="results directory [default: %(default)s]")
     p.add_argument("--out", help="report directory [default: RESULTS/compare]")
@@ -224,7 +245,21 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_real_commands(sub)
+    _verbose_everywhere(sub)
     return parser
+
+
+def _verbose_everywhere(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`-v` after the command too (`bondlab run X -v`), not only before it. SUPPRESS as default:
+    a subcommand's own default would overwrite a `-v` given before the command."""
+    for p in set(sub.choices.values()):
+        if not any("-v" in a.option_strings for a in p._actions):
+            p.add_argument(
+                "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="as bondlab -v"
+            )
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _verbose_everywhere(action)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `bondlab validate ... | head`: the reader left, nothing is wrong
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
 
 
 if __name__ == "__main__":

@@ -366,5 +366,25 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     if overrides:
         if not isinstance(data, dict):
             raise ScenarioError(f"{path}: (top level): expected a mapping of scenario fields")
-        data = apply_overrides(data, overrides, str(path))
+        raw, data = data, apply_overrides(data, overrides, str(path))
+        try:
+            return parse_scenario(data, str(path), path.parent, path.stem)
+        except ScenarioError as exc:
+            try:
+                parse_scenario(raw, str(path), path.parent, path.stem)
+            except ScenarioError:
+                raise exc from None  # the file itself is wrong: its own message
+            raise ScenarioError(
+                _blame_override(str(exc).removeprefix(f"{path}: "), overrides, path)
+            ) from None
     return parse_scenario(data, str(path), path.parent, path.stem)
+
+
+def _blame_override(message: str, overrides: list[str], path: Path) -> str:
+    """The file is valid without the overrides: name the `--set` whose key the failing field is
+    (or lies under), else all of them."""
+    field = message.split(": ", 1)[0]
+    keys = [o.partition("=")[0] for o in overrides]
+    hits = [o for o, k in zip(overrides, keys, strict=True) if field == k or field.startswith(k + ".")]
+    named = " ".join(f"--set {o}" for o in (hits or overrides))
+    return f"{path}: {named}: {message} (the file itself is valid)"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bondlab.real.api import RealSetupError
-from bondlab.real.cli import _calibration_scenarios, _seeds
+from bondlab.cli import seed_list
+from bondlab.real.cli import _calibration_scenarios
 
 from conftest import SCENARIOS
 
@@ -36,11 +37,12 @@ def test_a_file_named_on_its_own_that_real_cannot_express_is_an_error(tmp_path: 
         _calibration_scenarios([str(tmp_path / "too-slow.yaml")], [], ["dwrr"])
 
 
-def test_seeds_are_comma_separated_integers() -> None:
-    assert _seeds("1,2,3") == [1, 2, 3]
-    for bad in ("1,,x", ","):
+def test_seeds_are_integers_and_ranges() -> None:
+    assert seed_list("1,2,3") == [1, 2, 3]
+    assert seed_list("1-4,7,3") == [1, 2, 3, 4, 7]
+    for bad in ("1,,2", ",", "x", "5-2", "1-"):
         with pytest.raises(argparse.ArgumentTypeError):
-            _seeds(bad)
+            seed_list(bad)
 
 
 def test_report_only_writes_the_report_from_stored_runs_and_runs_nothing(tmp_path: Path, capsys) -> None:

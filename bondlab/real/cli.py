@@ -140,16 +140,6 @@ def _calibration_scenarios(paths: list[str], overrides: list[str], schedulers: l
     return chosen, skipped
 
 
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"comma-separated integers, got {text!r}") from None
-    if not seeds:
-        raise argparse.ArgumentTypeError("give at least one seed")
-    return seeds
-
-
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from bondlab.api import simulate
     from bondlab.real.api import RealSetupError, real_runs
@@ -198,6 +188,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def add_real_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from bondlab.cli import seed_list
+
     real = sub.add_parser(
         "real",
         help="run scenarios over real librist and netem-shaped namespaces",
@@ -248,8 +240,8 @@ def add_real_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--schedulers", default="dwrr", help="comma-separated [default: %(default)s]")
     p.add_argument(
         "--seeds",
-        type=_seeds,
-        help="comma-separated seeds, each scenario run at each in both worlds [default: its own]",
+        type=seed_list,
+        help="seeds (1,2,3 or 1-3), each scenario run at each in both worlds [default: its own]",
     )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--results", default=str(DEFAULT_RESULTS))
