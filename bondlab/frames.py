@@ -149,6 +149,8 @@ def load_results(path: str | Path) -> pd.DataFrame:
         return pd.DataFrame([_run_row(d) for d in runs])
     if candidates:
         raise FileNotFoundError(f"{path}: no complete runs ({candidates} incomplete, skipped)")
+    if (path / "points").is_dir() and any((path / "points").rglob("*.parquet")):
+        return pd.read_parquet(path / "points")  # a sweep's --out folder: its report/ is not data
     if any(path.rglob("*.parquet")):
         return pd.read_parquet(path)
     raise FileNotFoundError(f"{path}: no runs, sweep or tuning results found")

@@ -111,3 +111,18 @@ def test_sweep_delegates_to_the_sweep_runner(tmp_path, monkeypatch):
     out = sweep("spec.yaml", workers=2, out=tmp_path)
     assert isinstance(out, pd.DataFrame)
     assert calls == [("spec.yaml", {"workers": 2, "address": None, "out": tmp_path, "progress": True})]
+
+
+def test_load_results_reads_a_sweep_out_folder_not_its_report(tmp_path):
+    """`bondlab.load_results(<sweep --out>)`: the points, whatever else lies beside them."""
+    import pandas as pd
+
+    rows = pd.DataFrame({"scenario": ["a", "b"], "goodput_bps": [1.0, 2.0]})
+    (tmp_path / "points").mkdir()
+    rows.to_parquet(tmp_path / "points" / "part-0.parquet")
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "report.md").write_text("# a sweep\n")
+    (tmp_path / "report" / "best.parquet").write_bytes(b"not parquet")  # what broke it before
+    (tmp_path / "sweep.json").write_text("{}")
+    got = bondlab.load_results(tmp_path)
+    assert sorted(got["goodput_bps"]) == [1.0, 2.0]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bondlab.real.api import RealSetupError
 from bondlab.cli import seed_list
+from bondlab.real.api import RealSetupError
 from bondlab.real.cli import _calibration_scenarios
 
 from conftest import SCENARIOS
