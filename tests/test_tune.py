@@ -199,3 +199,22 @@ def test_failing_runs_fail_their_trial_with_the_error(tmp_path, monkeypatch):
     trials = pd.read_csv(out / "trials.csv")
     assert list(trials["state"]) == ["FAIL", "FAIL"]
     assert trials["error"].str.contains("RuntimeError: simulator exploded").all()
+
+
+def test_bare_scenario_names_resolve_as_the_readme_spec_writes_them(tmp_path):
+    """`train: [three-link-degrade]` in a spec at <project>/tuning/ means ../scenarios/<name>.yaml;
+    a file of that name beside the spec comes first; a missing one is still one line."""
+    project = tmp_path / "project"
+    (project / "tuning").mkdir(parents=True)
+    (project / "scenarios").mkdir()
+    for name in ("three-link-degrade", "rtt-spike", "cellular-traces"):
+        (project / "scenarios" / f"{name}.yaml").write_text((SCENARIOS / f"{name}.yaml").read_text())
+    (project / "scenarios" / "traces").symlink_to(SCENARIOS / "traces")
+    spec = write_spec(
+        project / "tuning", train=["three-link-degrade", "rtt-spike"], validate=["cellular-traces"]
+    )
+    loaded = load_tune_spec(spec)
+    assert [s.name for s in loaded.train] == ["three-link-degrade", "rtt-spike"]
+    assert loaded.validate[0].name == "cellular-traces"
+    with pytest.raises(TuneSpecError, match=r"train\[1\]: .*nope\.yaml"):
+        load_tune_spec(write_spec(project / "tuning", train=["three-link-degrade", "nope"]))

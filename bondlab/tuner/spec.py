@@ -172,10 +172,24 @@ def load_tune_spec(source: str | Path | dict[str, Any], base_dir: str | Path | N
     return TuneSpec(path, model, train, validate)
 
 
+def _scenario_file(spec: Path, name: str) -> Path:
+    """A path relative to the spec, or a bare scenario name (no folder, no .yaml): `<name>.yaml`
+    beside the spec, else in `../scenarios/` from it (the layout the README's spec assumes)."""
+    given = Path(name)
+    if given.is_absolute():
+        return given
+    if given.suffix or len(given.parts) > 1:
+        return spec.parent / given
+    for candidate in (spec.parent / f"{name}.yaml", spec.parent.parent / "scenarios" / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    return spec.parent / f"{name}.yaml"  # missing: its error names where it was looked for first
+
+
 def _scenarios(path: Path, model: TuneSpecModel, field: str, files: list[str]) -> list[Scenario]:
     out: list[Scenario] = []
     for i, name in enumerate(files):
-        file = Path(name) if Path(name).is_absolute() else path.parent / name
+        file = _scenario_file(path, name)
         try:
             sc = truncate(load_scenario(file, model.set), model.duration_s)
         except ScenarioError as exc:
