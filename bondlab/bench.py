@@ -269,3 +269,44 @@ def summarize_long(
     if base.traced_mb is not None and marks[-1].traced_mb is not None:
         out["heap_growth_mb_per_sim_min"] = round((marks[-1].traced_mb - base.traced_mb) / minutes, 3)
     return out
+
+
+# --- goals: met or not (`bondlab bench` says so and exits 1 when one is missed) ---
+
+# Each "*_goal" key of a result, and the measured key it judges. A goal reads "<op> <number> ...".
+GOAL_OF = {
+    "ratio_goal": "ratio",
+    "dwrr_over_rr_goal": "dwrr_over_rr_decision_cost",
+    "sweep_speedup_goal": "sweep_speedup",
+    "cost_ratio_goal": "cpu_cost_ratio_last_over_first",  # CPU: what other jobs cannot stretch
+}
+DWRR_DECISION_LIMIT_NS = 10_000.0  # "and DWRR under 10 us"
+
+
+@dataclass(frozen=True)
+class GoalCheck:
+    name: str
+    value: float
+    goal: str
+    met: bool
+
+    def text(self) -> str:
+        return f"{self.name} {self.value:g} (goal {self.goal}): {'met' if self.met else 'NOT MET'}"
+
+
+def judge_goals(result: dict[str, Any]) -> list[GoalCheck]:
+    """Every goal the result states, judged on its own measured value."""
+    out = []
+    for goal_key, measured in GOAL_OF.items():
+        if goal_key not in result or measured not in result:
+            continue
+        op, bound = str(result[goal_key]).split()[:2]
+        value, limit = float(result[measured]), float(bound)
+        met = value >= limit if op == ">=" else value <= limit
+        out.append(GoalCheck(measured, value, f"{op} {bound}", met))
+    if "dwrr_decision_ns" in result:
+        ns = float(result["dwrr_decision_ns"])
+        out.append(
+            GoalCheck("dwrr_decision_ns", ns, f"< {DWRR_DECISION_LIMIT_NS:g}", ns < DWRR_DECISION_LIMIT_NS)
+        )
+    return out
