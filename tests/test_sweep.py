@@ -124,6 +124,18 @@ def test_grid_expands_every_combination_with_relative_paths(tmp_path):
     assert len(combos) == len(points)
 
 
+def test_set_duration_cuts_scenarios_whose_events_lie_past_it(tmp_path):
+    """`set: {duration_s: 10}` on three-link-degrade (events at 15 s and later) runs its first 10 s,
+    as the API's duration_s= does, instead of refusing the events past the end."""
+    spec = {"scenarios": [THREE, SEED], "schedulers": ["dwrr"], "set": {"duration_s": 10}}
+    points = expand(load_spec(write_spec(tmp_path, spec)), "sweep.yaml")
+    assert {p.scenario.name: p.scenario.duration_s for p in points} == {
+        "three-link-degrade": 10,
+        "seed-asymmetric": 10,
+    }
+    assert all(ev.at_s < 10 for p in points for ev in p.scenario.events)
+
+
 def test_sample_is_reproducible_and_covers_the_space(tmp_path):
     space = {
         "bonding.alpha": {"low": 0.01, "high": 1.0, "log": True},

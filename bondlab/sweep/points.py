@@ -155,6 +155,8 @@ def expand(spec: SweepSpec, source: str, bases: list[_Base] | None = None) -> li
     sample) are kept once.
     """
     bases = load_bases(spec, source) if bases is None else bases
+    if "duration_s" in spec.fixed:
+        _cut(bases, spec.fixed["duration_s"])
     if spec.fixed:
         _check_keys(source, "set", bases, {k: [v] for k, v in spec.fixed.items()})
         fixed = spec.fixed
@@ -183,6 +185,17 @@ def expand(spec: SweepSpec, source: str, bases: list[_Base] | None = None) -> li
                     key = point_key(scenario, scheduler, seed)
                     points.setdefault(key, Point(key, scenario, base.path, scheduler, seed, values))
     return list(points.values())
+
+
+def _cut(bases: list[_Base], duration_s: Any) -> None:
+    """`set: {duration_s: X}` shortens each scenario as the API's `duration_s=` does: events from X
+    on are dropped (they would lie past the end), so a quick sweep runs any scenario's start."""
+    try:
+        cut = float(duration_s)
+    except (TypeError, ValueError):
+        return  # not a number: validation says so, naming the key
+    for base in bases:
+        base.data["events"] = [ev for ev in base.data.get("events", []) if float(ev["at_s"]) < cut]
 
 
 def _own_seed(base: _Base) -> int:
