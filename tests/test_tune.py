@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -134,6 +135,8 @@ def test_rerun_continues_the_stored_study(tmp_path):
     assert second.trials.iloc[:2]["value"].tolist() == first.trials["value"].tolist()
     again = tune(path, trials=4, workers=1, out=out, progress=False)
     assert len(again.trials) == 4  # reaching the total again runs nothing new
+    assert (first.ran, second.ran, again.ran) == (2, 2, 0)
+    assert "4 trials (none run now" in again.text and "4 trials (2 run now)" in second.text
     other = write_spec(tmp_path, seeds=[1, 2])
     with pytest.raises(TuneSpecError, match="different search"):
         tune(other, trials=4, workers=1, out=out, progress=False)
@@ -218,3 +221,21 @@ def test_bare_scenario_names_resolve_as_the_readme_spec_writes_them(tmp_path):
     assert loaded.validate[0].name == "cellular-traces"
     with pytest.raises(TuneSpecError, match=r"train\[1\]: .*nope\.yaml"):
         load_tune_spec(write_spec(project / "tuning", train=["three-link-degrade", "nope"]))
+
+
+def test_the_defaults_are_the_first_trial_so_best_never_scores_below_them(tmp_path, capsys):
+    """With two trials TPE's random start may find nothing better than the scenario's own values;
+    those are trial 0, so the best is at least as good on train, and a rerun says nothing ran."""
+    out = tmp_path / "out"
+    path = write_spec(tmp_path)
+    args = ["tune", str(path), "--trials", "2", "--workers", "1", "--out", str(out), "-q"]
+    assert main(args) == 0
+    trials = pd.read_csv(out / "trials.csv")
+    first = trials.iloc[0]
+    sc = load_tune_spec(path).train[0]
+    assert (first["bonding.alpha"], first["bonding.headroom"]) == (sc.bonding.alpha, sc.bonding.headroom)
+    summary = pd.read_csv(out / "summary.csv").set_index("scenario")
+    assert summary.loc["mean (train)", "tuned"] >= summary.loc["mean (train)", "defaults"] - 1e-3
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "note: nothing ran:" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -21,6 +22,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(result.text)
     for name, path in result.files.items():
         print(f"{name}: {path}")
+    if not result.ran:
+        done = len(result.trials)
+        print(
+            f"note: nothing ran: {result.out_dir / 'study.db'} already holds {done} trials; "
+            f"--trials {done + 10} (or more) searches further",
+            file=sys.stderr,
+        )
     return 0
 
 

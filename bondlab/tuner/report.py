@@ -76,16 +76,30 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def markdown(table: pd.DataFrame, spec: TuneSpec, best: dict[str, Any], trials: int) -> str:
+def markdown(
+    table: pd.DataFrame, spec: TuneSpec, best: dict[str, Any], trials: int, ran: int | None = None
+) -> str:
     objective = " + ".join(f"{w:g} x {k}" for k, w in spec.model.objective.items())
+    now = (
+        "" if ran is None else (f" ({ran} run now)" if ran else " (none run now: the stored study held them)")
+    )
+    train = table[table["scenario"] == "mean (train)"].iloc[0]
     lines = [
         f"# Tuning: {spec.name}",
         "",
-        f"{trials} trials, scheduler {spec.model.scheduler}, seeds {spec.model.seeds}; "
+        f"{trials} trials{now}, scheduler {spec.model.scheduler}, seeds {spec.model.seeds}; "
         f"score = {objective} (mean over seeds, then scenarios).",
         "",
         "Tuned: " + ", ".join(f"`{k}={fmt(v)}`" for k, v in best.items()),
         "",
+    ]
+    if train["tuned"] < train["defaults"]:
+        lines += [
+            f"**The defaults score higher on the train scenarios** ({train['defaults']:.4f} against "
+            f"{train['tuned']:.4f}): this search found nothing better; more trials may.",
+            "",
+        ]
+    lines += [
         "| scenario | split | defaults | tuned | change |",
         "|---|---|---:|---:|---:|",
     ]

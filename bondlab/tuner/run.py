@@ -27,6 +27,7 @@ class TuneResult:
     trials: pd.DataFrame
     files: dict[str, Path] = field(default_factory=dict)
     text: str = ""
+    ran: int = 0  # trials this call ran (0: the stored study already held the total)
 
 
 def trials_frame(study: Any) -> pd.DataFrame:
@@ -77,8 +78,9 @@ def _search_and_report(
 ) -> TuneResult:
     from optuna.trial import TrialState
 
-    from bondlab.tuner.search import search
+    from bondlab.tuner.search import done_trials, search
 
+    before = done_trials(study)
     search(study, spec.train, spec, total, client, progress)  # validation scenarios are not passed in
     trials = trials_frame(study)
     if not (trials["state"] == TrialState.COMPLETE.name).any():
@@ -89,6 +91,7 @@ def _search_and_report(
     best_params = {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in best.params.items()}
     runs = evaluate(spec, best_params, client, progress)
     table = summary_table(runs)
-    text = markdown(table, spec, best_params, len(trials))
+    ran = done_trials(study) - before
+    text = markdown(table, spec, best_params, len(trials), ran)
     files = write_files(out_dir, table, runs, trials, text, best_params)
-    return TuneResult(spec, out_dir, best_params, float(best.value), table, runs, trials, files, text)
+    return TuneResult(spec, out_dir, best_params, float(best.value), table, runs, trials, files, text, ran)

@@ -67,7 +67,25 @@ def open_study(spec: TuneSpec, db: Path) -> Any:
             "changed); use another --out or delete it"
         )
     _close_interrupted(study)
+    if not known:
+        _enqueue_defaults(study, spec)
     return study
+
+
+def _enqueue_defaults(study: Any, spec: TuneSpec) -> None:
+    """The scenario's own values are the study's first trial when the space holds them: the best
+    setting can then never score below the defaults on the train scenarios (with few trials TPE's
+    random start often did, and best.yaml said nothing of it)."""
+    from bondlab.tuner.points import current_value
+
+    defaults = {}
+    for key, p in spec.model.space.items():
+        value = current_value(spec.train[0], key)
+        inside = value in p.choices if p.choices is not None else (p.low or 0) <= value <= (p.high or 0)
+        if not inside:
+            return
+        defaults[key] = value
+    study.enqueue_trial(defaults)
 
 
 def _close_interrupted(study: Any) -> None:
