@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         "With the oracle, --schedulers all or --rate-controllers, also leaderboard.csv/.md/.png: "
         "scheduler x rate controller ranked by decodable frames then goodput, against the oracle.",
     )
-    p.add_argument("scenarios", nargs="+", help="scenario YAML files")
+    p.add_argument("scenarios", nargs="+", help="scenario YAML files or folders (their *.yaml files)")
     p.add_argument(
         "--schedulers",
         default="rr,dwrr",
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, applied to all")
     p.add_argument("--results", default=str(DEFAULT_RESULTS), help="results directory [default: %(default)s]")
     p.add_argument("--out", help="report directory [default: RESULTS/compare]")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress (the table still prints)")
     from bondlab.compare_cli import add_compare_options
 
     add_compare_options(p)

@@ -9,6 +9,7 @@ OUT/<controller>/ (their plots draw one line per scheduler), and the leaderboard
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -38,7 +39,18 @@ def add_compare_options(p: argparse.ArgumentParser) -> None:
         help="comma-separated bonding.rate_controller values to run each scheduler with "
         "(forecast, headroom, ladder, aimd, none, or all) [default: each scenario's own]",
     )
-    p.add_argument("--workers", type=int, default=1, help="runs in parallel processes [default: %(default)s]")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="runs in parallel processes [default: all cores, %(default)s here]",
+    )
+    p.add_argument(
+        "--rerun",
+        action="store_true",
+        help="simulate every run again, even one stored under RESULTS from the same scenario, traces, "
+        "scheduler, seed and code (reused otherwise)",
+    )
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -53,7 +65,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     workers = getattr(args, "workers", 1)
     if workers < 1:
         raise CompareUsageError("--workers: give at least 1")
-    scenarios = [load_scenario(p, args.set) for p in args.scenarios]  # validate all before running any
+    files = [f for p in args.scenarios for f in (sorted(Path(p).glob("*.yaml")) if Path(p).is_dir() else [p])]
+    if not files:
+        raise CompareUsageError(f"{', '.join(args.scenarios)}: no scenario files (*.yaml) there")
+    scenarios = [load_scenario(p, args.set) for p in files]  # validate all before running any
     jobs = plan(scenarios, schedulers, rcs, args.seeds or [None])
     results = Path(args.results)
 
@@ -67,14 +82,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
 
-    dirs = run_jobs(jobs, results, workers, done)
+    dirs, reused = run_jobs(jobs, results, workers, done, rerun=getattr(args, "rerun", False))
+    if reused:
+        print(
+            f"{reused} of {len(jobs)} runs reused from {results} (same inputs and code; --rerun redoes them)"
+        )
     runs = [load_run(d) for d in dirs]
     out_dir = Path(args.out) if args.out else results / "compare"
     plain = [r for r, job in zip(runs, jobs, strict=True) if job.scheduler != SINGLE_LINK]
+    progress = not args.quiet
     if len(rcs) == 1:
-        reports = [(out_dir, write_report(plain, out_dir))]
+        reports = [(out_dir, write_report(plain, out_dir, progress))]
     else:
-        reports = [(out_dir / str(rc), write_report(_of(plain, jobs, rc), out_dir / str(rc))) for rc in rcs]
+        reports = [
+            (out_dir / str(rc), write_report(_of(plain, jobs, rc), out_dir / str(rc), progress)) for rc in rcs
+        ]
     for where, files in reports:
         print(f"table: {files.csv}\ntable: {files.markdown}\nplots: {where} ({len(files.plots)} PNG files)")
     board = None
@@ -82,10 +104,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if ORACLE in schedulers or asked_all or getattr(args, "rate_controllers", None):
         board = write_leaderboard(runs, out_dir)
         print(f"leaderboard: {board[1]} ({board[0].name}, {board[2].name})")
-    if not args.quiet:
-        print()
-        print((board[1] if board is not None else reports[0][1].markdown).read_text())
+    print()
+    print(terminal_text((board[1] if board is not None else reports[0][1].markdown).read_text()))
     return 0
+
+
+def terminal_text(markdown: str) -> str:
+    """The report for a terminal: its tables and prose, without the image links (they are in the file)."""
+    return "\n".join(line for line in markdown.splitlines() if not line.lstrip().startswith("!["))
 
 
 def _of(runs: list[StoredRun], jobs: list[Job], rc: str | None) -> list[StoredRun]:

@@ -120,6 +120,7 @@ def run_single_link(scenario: Scenario, seed: int, results: Path) -> Path:
         write_outputs,
         write_run_json,
     )
+    from bondlab.reuse import digests_key, trace_digests
     from bondlab.sim.runner import run_sim
     from bondlab.sim.single_link import single_link_scenario
 
@@ -128,7 +129,8 @@ def run_single_link(scenario: Scenario, seed: int, results: Path) -> Path:
     try:
         one = single_link_scenario(scenario, seed, staging)  # the trace is read from here while running
         stored = one.model_copy(update={"base_dir": str(final)})  # ... and found there once published
-        write_run_json(staging, stored, SINGLE_LINK, seed, "sim", {"bound_of": scenario.resolved()})
+        source = {"bound_of": scenario.resolved(), digests_key("bound_of"): trace_digests(scenario)}
+        write_run_json(staging, stored, SINGLE_LINK, seed, "sim", source)
         with run_log(staging):
             result = run_sim(one, "dwrr", seed)
         write_outputs(staging, **result.outputs())
@@ -139,24 +141,44 @@ def run_single_link(scenario: Scenario, seed: int, results: Path) -> Path:
     return final
 
 
+def stored_run(job: Job, results: Path) -> Path | None:
+    """The run `run_job` would make, if it is stored already and nothing deciding it changed
+    (bondlab/reuse.py); None when it must run."""
+    from bondlab.results import run_dir
+    from bondlab.reuse import reusable
+
+    if job.scheduler == SINGLE_LINK:
+        where = run_dir(Path(results), job.scenario, SINGLE_LINK, job.seed)
+        return where if reusable(where, job.scenario, SINGLE_LINK, job.seed, "bound_of") else None
+    sc = with_rate_controller(job.scenario, job.rate_controller)
+    where = run_dir(results_root(results, job.rate_controller), sc, job.scheduler, job.seed)
+    return where if reusable(where, sc, job.scheduler, job.seed) else None
+
+
 def run_jobs(
     jobs: Sequence[Job],
     results: Path,
     workers: int = 1,
     done: Callable[[int, Job, Path], None] | None = None,
-) -> list[Path]:
-    """Run every job (in `workers` processes when > 1); directories in job order."""
+    rerun: bool = False,
+) -> tuple[list[Path], int]:
+    """Run every job (in `workers` processes when > 1), reusing stored runs unless `rerun`;
+    (directories in job order, how many were reused). `done(k, job, directory)` after each."""
+    stored = [None if rerun else stored_run(job, results) for job in jobs]
     dirs: list[Path] = []
     if workers <= 1:
-        for k, job in enumerate(jobs, 1):
-            dirs.append(run_job(job, results))
+        for k, (job, have) in enumerate(zip(jobs, stored, strict=True), 1):
+            dirs.append(have or run_job(job, results))
             if done is not None:
                 done(k, job, dirs[-1])
-        return dirs
+        return dirs, sum(s is not None for s in stored)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_job, job, results) for job in jobs]
-        for k, (job, future) in enumerate(zip(jobs, futures, strict=True), 1):
-            dirs.append(future.result())
+        futures = [
+            None if have else pool.submit(run_job, job, results)
+            for job, have in zip(jobs, stored, strict=True)
+        ]
+        for k, (job, have, future) in enumerate(zip(jobs, stored, futures, strict=True), 1):
+            dirs.append(have or future.result())  # type: ignore[union-attr]
             if done is not None:
                 done(k, job, dirs[-1])
-    return dirs
+    return dirs, sum(s is not None for s in stored)

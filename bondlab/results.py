@@ -114,6 +114,8 @@ def write_run_json(
     """Written before the run starts, so every result can be traced to what made it. Written into
     an existing run directory (in place), it first withdraws the marker: that run is no longer
     complete until its new outputs are."""
+    from bondlab.reuse import trace_digests
+
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MARKER).unlink(missing_ok=True)
     (directory / "metrics.json").unlink(missing_ok=True)
@@ -127,6 +129,7 @@ def write_run_json(
         "git_revision": git_revision(),
         "python": platform.python_version(),
         "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "trace_sha256": trace_digests(scenario),  # what the traces held: bondlab/reuse.py reads it
         **(extra or {}),
     }
     path = directory / "run.json"

@@ -70,8 +70,9 @@ def scenario_plots(scenario: str, runs: Sequence[StoredRun], out_dir: Path) -> l
     return [save(fig, out_dir / f"{stem}-{kind}.png") for kind, fig in figures.items() if fig is not None]
 
 
-def write_report(runs: list[StoredRun], out_dir: Path) -> ReportFiles:
-    """Write comparison.csv, comparison.md and the PNG plots for `runs` into `out_dir`."""
+def write_report(runs: list[StoredRun], out_dir: Path, progress: bool = False) -> ReportFiles:
+    """Write comparison.csv, comparison.md and the PNG plots for `runs` into `out_dir` (`progress`:
+    a bar on stderr while the plots are drawn, the report's long part)."""
     if not runs:
         raise ValueError("no runs to report (no metrics.json under the results directory?)")
     out_dir = Path(out_dir)
@@ -79,9 +80,19 @@ def write_report(runs: list[StoredRun], out_dir: Path) -> ReportFiles:
     table = comparison_table(runs)
     csv_path = out_dir / "comparison.csv"
     table.to_csv(csv_path, index=False)
+    from tqdm import tqdm
+
+    groups = by_scenario(runs)
     sections = {
         scenario: scenario_plots(scenario, members, out_dir)
-        for scenario, members in by_scenario(runs).items()
+        for scenario, members in tqdm(
+            groups.items(),
+            total=len(groups),
+            desc="plots",
+            unit="scenario",
+            disable=not progress,
+            leave=False,
+        )
     }
     overview = save(plot_overview(runs), out_dir / OVERVIEW_FILE)
     md_path = out_dir / "comparison.md"
