@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from bondlab.report.data import DELAYS_FILE, Series, by_scenario, latencies, load_delays, series_of
 from bondlab.report.figures import (
@@ -127,6 +127,8 @@ def _delay_curves(ax_cdf: Axes, ax_tail: Axes, s: Series) -> list[Any]:
 
 def _log_ms_axis(ax: Axes) -> None:
     ax.set_xscale("log")
+    # 1-2-5 per decade: a delay range within one decade (40-300 ms) still gets several labels
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("end-to-end packet delay (ms, log scale)")

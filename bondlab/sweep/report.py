@@ -77,6 +77,9 @@ def plot_parameter(df: pd.DataFrame, param: str) -> object:
                     mean.index, per_seed.min(axis=1), per_seed.max(axis=1), color=_color(scheduler), alpha=0.2
                 )
             ax.grid(alpha=0.3)
+            if scale == 100.0:  # a share: the axis ends at 100 %, however the margins fall
+                low, high = ax.get_ylim()
+                ax.set_ylim(max(low, 0.0), min(high, 100.0 + 0.02 * (100.0 - max(low, 0.0))))
             ax.set_title(f"{scenario}: {label}" if len(scenarios) > 1 else label, fontsize="small")
             if labels is not None:
                 ax.set_xticks(range(len(labels)), labels)
@@ -171,8 +174,11 @@ def write_sweep_report(out: str | Path) -> SweepReport:
         for p, q in itertools.combinations(_gridded(ok, params), 2):
             plots.append(save(plot_heatmap(df, p, q), report_dir / f"heatmap_{slug(p)}_{slug(q)}.png"))
     failed = df[df["error"].notna()]
+    spec = read_manifest(out).get("spec")
+    title = Path(spec).stem if spec and spec not in ("sweep", "sweep spec") else out.name
+    best_overall = an.best_overall(df, params)
     lines = [
-        f"# Sweep report: {out.name}",
+        f"# Sweep report: {title}",
         "",
         f"{len(df)} points ({len(failed)} failed) in `{out}`: scenarios "
         f"{', '.join(sorted(df['scenario'].unique()))}; schedulers {', '.join(_schedulers(df))}; "
@@ -186,8 +192,9 @@ def write_sweep_report(out: str | Path) -> SweepReport:
         "",
         "## Best settings over all scenarios (each scenario weighs the same)",
         "",
-        markdown_table(_readable(an.best_overall(df, params))),
+        markdown_table(_readable(best_overall)),
         "",
+        *_edge_notes(ok, best_overall, params),
     ]
     imp = an.importance(df, params)
     if params:
@@ -210,3 +217,24 @@ def write_sweep_report(out: str | Path) -> SweepReport:
     markdown = report_dir / "report.md"
     markdown.write_text("\n".join(lines))
     return SweepReport(markdown, plots)
+
+
+def _edge_notes(ok: pd.DataFrame, best: pd.DataFrame, params: list[str]) -> list[str]:
+    """A line per numeric parameter whose best overall value is the smallest or largest swept:
+    the optimum may lie outside the grid, and the report should not let that pass unsaid."""
+    if best.empty or ok.empty:
+        return []
+    notes = []
+    top = best.iloc[0]
+    for p in params:
+        values = ok[p].dropna()
+        if p not in top or not an.is_numeric(values) or values.nunique() < 3:
+            continue
+        v = float(top[p])
+        if v in (float(values.min()), float(values.max())):
+            side = "largest" if v == float(values.max()) else "smallest"
+            notes.append(
+                f"**At the edge of the grid:** the best `{p}` ({v:g}) is the {side} value swept; "
+                "the optimum may lie beyond it: widen the range."
+            )
+    return [*notes, ""] if notes else []
