@@ -72,6 +72,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.json and not args.quiet,
     )
     report_run(out.directory, out.metrics, args.json)
+    if args.plots:
+        from bondlab.report import write_report
+        from bondlab.results import load_run
+
+        files = write_report([load_run(out.directory)], out.directory / "report")
+        where = out.directory / "report"
+        print(f"plots: {where} ({len(files.plots)} PNG files and {files.markdown.name})", file=sys.stderr)
     return 0
 
 
@@ -157,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulate one scenario with one scheduler",
         description="Simulate SCENARIO and write run.json, metrics.json, timeseries.parquet "
         "and run.log under RESULTS/<scenario>/<scheduler>-<seed>/.",
+        epilog="examples:\n  bondlab run scenarios/black-hole.yaml --plots\n"
+        "  bondlab run scenarios/seed-asymmetric.yaml --scheduler rr --seed 3 --json\n"
+        "  bondlab run scenarios/capacity-rise.yaml --set bonding.rate_controller=forecast "
+        "--set links.lte-b.loss=0.02",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--scheduler", default=DEFAULT_SCHEDULER, help=f"one of: {names} [default: %(default)s]")
@@ -171,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=str(DEFAULT_RESULTS), help="results directory [default: %(default)s]")
     p.add_argument("--json", action="store_true", help="print the metrics object on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--plots",
+        action="store_true",
+        help="also draw the run's figures (bitrate vs capacity, link shares, delay CDF, frames) "
+        "into its report/ folder, with comparison.md and .csv",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -180,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
         "comparison.md and PNG plots (bitrate vs capacity, link shares, delay CDF, frames on time). "
         "With the oracle, --schedulers all or --rate-controllers, also leaderboard.csv/.md/.png: "
         "scheduler x rate controller ranked by decodable frames then goodput, against the oracle.",
+        epilog="examples:\n  bondlab compare scenarios/ --schedulers rr,dwrr\n"
+        "  bondlab compare scenarios/cellular-traces.yaml --schedulers all --seeds 1-5\n"
+        "  bondlab compare scenarios/*.yaml --schedulers dwrr --rate-controllers headroom,forecast -q",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("scenarios", nargs="+", help="scenario YAML files or folders (their *.yaml files)")
     p.add_argument(
@@ -201,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
         "validate",
         help="check scenario files",
         description="Validate scenario files; prints one line per file and exits non-zero if any is invalid.",
+        epilog="examples:\n  bondlab validate scenarios/*.yaml\n  bondlab validate my-modems.yaml | head -1",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("scenarios", nargs="+")
     p.set_defaults(func=cmd_validate)

@@ -83,6 +83,9 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
+CONNECT_TIMEOUT_S = 5
+
+
 @contextmanager
 def dask_client(workers: int | None = None, address: str | None = None) -> Iterator[Any]:
     """A dask Client: to the scheduler at `address`, else a LocalCluster of `workers` processes."""
@@ -93,9 +96,13 @@ def dask_client(workers: int | None = None, address: str | None = None) -> Itera
         logging.getLogger(name).setLevel(logging.ERROR)
     if address is not None:
         try:
-            client = Client(address, timeout="20s")
+            # A scheduler answers within a second on a network worth sweeping over; 20 s of
+            # silence before the error read as a hang.
+            client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
         except (OSError, TimeoutError) as exc:
-            raise ConnectionError(f"no dask scheduler answers at {address}: {one_line(exc)}") from exc
+            raise ConnectionError(
+                f"no dask scheduler answers at {address} within {CONNECT_TIMEOUT_S} s: {one_line(exc)}"
+            ) from exc
         try:
             yield client
         finally:

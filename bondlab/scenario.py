@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
@@ -327,9 +328,23 @@ def parse_scenario(data: Any, source: str, base_dir: Path, default_name: str) ->
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(f"{source}: {_first_error(exc)}") from None
-    _check_traces(scenario, source)
+        raise ScenarioError(f"{source}: {_name_link(_first_error(exc), data)}") from None
+    try:
+        _check_traces(scenario, source)
+    except ScenarioError as exc:
+        raise ScenarioError(_name_link(str(exc), data)) from None
     return scenario
+
+
+def _name_link(message: str, data: dict[str, Any]) -> str:
+    """`links[1].capacity_bps: ...` names the link too, as the user wrote it: `... (link lte-b)`."""
+    m = re.search(r"\blinks\[(\d+)\]", message)
+    links = data.get("links")
+    if m is None or not isinstance(links, list) or int(m.group(1)) >= len(links):
+        return message
+    item = links[int(m.group(1))]
+    name = item.get("name") if isinstance(item, dict) else None
+    return f"{message} (link {name!r})" if isinstance(name, str) and name else message
 
 
 def _check_traces(scenario: Scenario, source: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -50,3 +51,65 @@ def test_a_reader_that_leaves_early_is_no_error() -> None:
     _, err = proc.communicate(timeout=60)
     assert b"Traceback" not in err and b"Exception ignored" not in err, err.decode()
     assert proc.returncode == 141
+
+
+def test_a_link_error_names_the_link_as_well_as_its_place(tmp_path) -> None:
+    from bondlab.scenario import ScenarioError, load_scenario
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "duration_s: 10\nlinks:\n  - {name: a, capacity_bps: 5000000}\n  - {name: lte-b, capacity_bps: -5}\n"
+    )
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(bad)
+    assert str(err.value) == f"{bad}: links[1].capacity_bps: Input should be greater than 0 (link 'lte-b')"
+
+
+def test_run_draws_its_figures_when_asked(tmp_path, capsys) -> None:
+    short = tmp_path / "short.yaml"
+    short.write_text(
+        (SCENARIOS / "seed-asymmetric.yaml").read_text().replace("duration_s: 60", "duration_s: 4")
+    )
+    assert main(["run", str(short), "--results", str(tmp_path / "r"), "-q", "--plots"]) == 0
+    report = tmp_path / "r" / "short" / "dwrr-1" / "report"
+    pngs = sorted(p.name for p in report.glob("*.png"))
+    assert len(pngs) >= 3 and all((report / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    assert "![" in (report / "comparison.md").read_text()
+    assert "plots: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "compare", "tune", "validate", "calibrate"])
+def test_help_shows_examples(command: str, capsys) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    text = capsys.readouterr().out
+    assert "example" in text and f"bondlab {command} " in text.split("example", 1)[1]
+
+
+def test_tune_help_shows_the_spec_format(capsys) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["tune", "--help"])
+    text = capsys.readouterr().out
+    assert all(key in text for key in ("train:", "validate:", "space:", "objective:"))
+
+
+def test_an_unreachable_scheduler_is_one_line_within_seconds(capsys) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on (bound, never accepting)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        started = time.perf_counter()
+        status = main(
+            [
+                "tune",
+                str(SCENARIOS.parent / "tuning" / "bonding.yaml"),
+                "--address",
+                f"tcp://127.0.0.1:{port}",
+            ]
+        )
+        took = time.perf_counter() - started
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: no dask scheduler answers at tcp://127.0.0.1:{port} within 5 s")
+    assert took < 15

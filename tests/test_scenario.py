@@ -194,7 +194,7 @@ def test_binary_trace_is_not_a_text_trace_file(tmp_path):
     path.write_text("duration_s: 20\nlinks:\n  - {name: a, trace: noise.up}\n")
     msg = _scenario_error(path)
     assert msg.startswith(f"{path}: links[0].trace: "), msg
-    assert msg.endswith("noise.up: not a text trace file"), msg
+    assert msg.endswith("noise.up: not a text trace file (link 'a')"), msg
 
 
 def test_union_member_labels_are_not_part_of_the_field_path():

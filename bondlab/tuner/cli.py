@@ -39,6 +39,22 @@ def add_tune_command(sub: Any) -> None:
         description="Search SPEC's parameter space (optuna TPE, study in OUT/study.db: a rerun continues "
         "it) on its train scenarios, then print and write (OUT/summary.md, .csv, best.yaml) the best and "
         "the default settings' scores on train and validation scenarios, and the gap.",
+        epilog="""spec (YAML; scenario paths relative to it, or bare names as ../scenarios/<name>.yaml):
+  train: [three-link-degrade, rtt-spike]      # the search sees only these
+  validate: [cellular-traces, handover]       # scored after the search
+  scheduler: dwrr
+  seeds: [1, 2]
+  trials: 30
+  space:
+    bonding.alpha: {low: 0.02, high: 0.5, log: true}
+    bonding.headroom: {low: 1.0, high: 1.5}
+  objective: {decodable_ratio: 1.0, goodput_mbps: 0.01}
+  # optional: seed, set: [KEY=VALUE, ...], duration_s, choices: [...] in place of low/high
+
+examples:
+  bondlab tune tuning/bonding.yaml --workers 2
+  bondlab tune tuning/bonding.yaml --trials 60      # continues the stored study to 60 trials""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("spec", help="tuning spec YAML (train, validate, space, objective, seeds, trials)")
     p.add_argument("--trials", type=int, help="total trials in the study [default: the spec's trials]")
