@@ -142,7 +142,7 @@ def _calibration_scenarios(paths: list[str], overrides: list[str], schedulers: l
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from bondlab.api import simulate
-    from bondlab.real.api import RealSetupError, real_runs
+    from bondlab.real.api import DEFAULT_RERUNS, RealSetupError, real_runs
     from bondlab.real.calibration_report import write_calibration
     from bondlab.results import MARKER, load_run, run_dir
 
@@ -180,6 +180,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         [*args.scenarios, *(["--seeds", ",".join(map(str, args.seeds))] if args.seeds else [])]
         + [f"--set {kv}" for kv in args.set]
         + ([f"--schedulers {args.schedulers}"] if args.schedulers != "dwrr" else [])
+        + ([f"--reruns {args.reruns}"] if args.reruns != DEFAULT_RERUNS else [])
     )
     files = write_calibration(pairs, out_dir, approximations=approximations, skipped=skipped, command=command)
     print(f"table: {files.markdown}\nplots: {out_dir}")
