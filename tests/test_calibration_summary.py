@@ -13,16 +13,9 @@ from bondlab.real.calibrate import calibration_table
 from bondlab.real.calibration_summary import BEGIN, END, splice, summary_markdown
 from bondlab.results import StoredRun
 
-METRICS = {
-    "on_time_ratio": 0.95,
-    "decodable_ratio": 0.93,
-    "goodput_bps": 5_000_000.0,
-    "p50_delay_ms": 50.0,
-    "p95_delay_ms": 120.0,
-    "congestion_messages": 10,
-    "mean_bitrate_bps": 5_200_000.0,
-    "links": {"a": {"share": 0.7}, "b": {"share": 0.3}},
-}
+from test_calibrate import BASE
+
+METRICS = BASE  # the synthetic run's metrics, shared with test_calibrate.py
 
 
 def run(backend: str, scenario: str, seed: int, moving: bool = False, **changes: Any) -> StoredRun:
