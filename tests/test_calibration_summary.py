@@ -8,12 +8,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from test_calibrate import BASE
 
 from bondlab.real.calibrate import calibration_table
 from bondlab.real.calibration_summary import BEGIN, END, splice, summary_markdown
 from bondlab.results import StoredRun
-
-from test_calibrate import BASE
 
 METRICS = BASE  # the synthetic run's metrics, shared with test_calibrate.py
 
