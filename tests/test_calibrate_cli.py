@@ -45,7 +45,9 @@ def test_seeds_are_integers_and_ranges() -> None:
             seed_list(bad)
 
 
-def test_report_only_writes_the_report_from_stored_runs_and_runs_nothing(tmp_path: Path, capsys) -> None:
+def test_report_only_reports_the_stored_pairs_lists_the_missing_and_runs_nothing(
+    tmp_path: Path, capsys
+) -> None:
     import json
 
     from bondlab.api import simulate
@@ -60,15 +62,15 @@ def test_report_only_writes_the_report_from_stored_runs_and_runs_nothing(tmp_pat
         "calibrate",
         str(scenario),
         "--seeds",
-        "4",
+        "4,5",
         "--results",
         str(results),
         "--out",
         str(out),
         "--report-only",
     ]
-    assert main(args) == 2  # nothing stored yet: one line, no run
-    assert "no complete run stored there" in capsys.readouterr().err
+    assert main(args) == 2  # nothing stored yet: no run, an error line
+    assert "no stored (sim, real) pair to report" in capsys.readouterr().err
     sim = simulate(scenario, "dwrr", 4, results=results).directory
     real = sim.parent / "real-dwrr-4"  # a stand-in: the sim run relabelled
     shutil.copytree(sim, real)
@@ -77,6 +79,7 @@ def test_report_only_writes_the_report_from_stored_runs_and_runs_nothing(tmp_pat
     metrics = json.loads((real / "metrics.json").read_text())
     metrics["real"] = {"librist_buffer_ms": 750, "cpu_cores": 0.1}
     (real / "metrics.json").write_text(json.dumps(metrics))
-    assert main(args) == 0
+    assert main(args) == 0  # seed 5 was never stored (a batch cut short): left out, said so
     summary = (out / "summary.md").read_text()
-    assert f"`bondlab calibrate {scenario} --seeds 4`" in summary and "**1 of 1** pairs" in summary
+    assert f"`bondlab calibrate {scenario} --seeds 4,5`" in summary and "**1 of 1** pairs" in summary
+    assert "Left out" in summary and "short/dwrr-5: no complete run stored there" in summary

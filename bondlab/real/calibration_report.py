@@ -124,9 +124,7 @@ def _markdown(
         "- **Constant rate**: no events and no capacity traces in the scenario.\n",
     ]
     if skipped:
-        parts.append(
-            "Skipped (the real backend cannot express them):\n\n" + "".join(f"- {s}\n" for s in skipped)
-        )
+        parts.append("Left out (each line says why):\n\n" + "".join(f"- {s}\n" for s in skipped))
     for (sim, real), row, files in zip(pairs, rows, plots, strict=True):
         name = display_name(sim.scheduler)
         parts.append(f"## {sim.scenario} · {name} (sim seed {sim.seed}, real seed {real.seed})\n")
@@ -180,7 +178,8 @@ def write_calibration(
     calibration.md and the PNGs for each (sim run, real run) pair.
     `approximations`: per scenario name, what the real backend only approximates (e.g.
     bondlab.real.shaping_fidelity.check_expressible(scenario)); shown in the Markdown and the CSV.
-    `skipped`: one line per scenario left out (the real backend cannot express it), listed too.
+    `skipped`: one line per scenario or pair left out, saying why (the real backend cannot express
+    it; its runs are not stored), listed too.
     summary.md (calibration_summary.py) is the same at a glance, naming `command` as its source."""
     if not pairs:
         raise ValueError("no (sim, real) pairs to calibrate")
@@ -197,8 +196,6 @@ def write_calibration(
     md_path.write_text(_markdown(table, pairs, plots, skipped))
     summary = summary_markdown(table, phases, pairs, command)
     if skipped:
-        summary += "\nSkipped (the real backend cannot express them):\n\n" + "".join(
-            f"- {s}\n" for s in skipped
-        )
+        summary += "\nLeft out (each line says why):\n\n" + "".join(f"- {s}\n" for s in skipped)
     (out_dir / "summary.md").write_text(summary)
     return CalibrationFiles(csv_path, md_path, [p for files in plots for p in files])

@@ -165,13 +165,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if args.report_only:  # the runs a previous calibrate stored: nothing runs again
             found = [run_dir(results, sc, s, seed, backend) for backend in ("sim", "real")]
             missing = [d for d in found if not (d / MARKER).exists()]
-            if missing:
-                print(f"error: --report-only: {missing[0]}: no complete run stored there", file=sys.stderr)
-                return 2
-            pairs.append((load_run(found[0]), load_run(found[1])))
+            if missing:  # a batch cut short (a run process died) stored only what finished
+                skipped.append(f"{missing[0]}: no complete run stored there (--report-only)")
+                print(f"skipped: {skipped[-1]}", file=sys.stderr)
+            else:
+                pairs.append((load_run(found[0]), load_run(found[1])))
             continue
         sim = simulate(sc, s, seed, results=results)
         pairs.append((load_run(sim.directory), load_run(real_dirs[k])))
+    if not pairs:
+        print("error: --report-only: no stored (sim, real) pair to report", file=sys.stderr)
+        return 2
     out_dir = Path(args.out) if args.out else results / "calibrate"
     from bondlab.real.shaping_fidelity import check_expressible
 
@@ -251,7 +255,8 @@ def add_real_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument(
         "--report-only",
         action="store_true",
-        help="write the report from the runs a previous calibrate stored under RESULTS (nothing runs)",
+        help="write the report from the runs a previous calibrate stored under RESULTS (nothing runs; "
+        "pairs not stored are listed as left out)",
     )
     _add_reruns(p)
     p.set_defaults(func=cmd_calibrate)
