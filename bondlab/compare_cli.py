@@ -24,7 +24,7 @@ from bondlab.leaderboard import (
     run_jobs,
 )
 from bondlab.results import StoredRun, load_run
-from bondlab.scenario import load_scenario
+from bondlab.scenario import load_scenario, yaml_files
 
 
 class CompareUsageError(ValueError):
@@ -65,7 +65,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     workers = getattr(args, "workers", 1)
     if workers < 1:
         raise CompareUsageError("--workers: give at least 1")
-    files = [f for p in args.scenarios for f in (sorted(Path(p).glob("*.yaml")) if Path(p).is_dir() else [p])]
+    files = [path for path, _ in yaml_files(args.scenarios)]
     if not files:
         raise CompareUsageError(f"{', '.join(args.scenarios)}: no scenario files (*.yaml) there")
     scenarios = [load_scenario(p, args.set) for p in files]  # validate all before running any

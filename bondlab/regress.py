@@ -17,7 +17,7 @@ from typing import Any
 
 from bondlab.cluster import dask_client, default_workers, run_all
 from bondlab.expect import Expectation, judge, mean_metrics, parse_expect, parse_seeds
-from bondlab.scenario import Scenario, ScenarioError, load_scenario
+from bondlab.scenario import Scenario, ScenarioError, load_scenario, yaml_files
 
 
 class RegressInputError(ValueError):
@@ -77,15 +77,11 @@ class Report:
 
 
 def _yaml_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, bool]]:
-    """(file, named explicitly) for every path; a folder gives the *.yaml directly inside it."""
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            yield from ((p, False) for p in sorted(path.glob("*.yaml")) if p.is_file())
-        elif path.is_file():
-            yield path, True
-        else:
+    """scenario.yaml_files, refusing a path that is neither a file nor a folder."""
+    for path, explicit in yaml_files(paths):
+        if explicit and not path.is_file():
             raise RegressInputError(f"{path}: no such file or folder")
+        yield path, explicit
 
 
 def collect(paths: Sequence[str | Path]) -> tuple[list[Spec], list[Path], list[str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
@@ -362,6 +363,18 @@ def _check_one_trace(scenario: Scenario, trace: str, field: str, source: str) ->
         load_trace(path)
     except (OSError, ValueError) as exc:
         raise ScenarioError(f"{source}: {field}: {exc}") from None
+
+
+def yaml_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, bool]]:
+    """(file, named explicitly) for every path; a folder gives the *.yaml directly inside it, in
+    name order. A path that is not a folder is given back as named, to be read (and its error
+    told) by whoever loads it."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from ((p, False) for p in sorted(path.glob("*.yaml")) if p.is_file())
+        else:
+            yield path, True
 
 
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bondlab.results import DEFAULT_RESULTS
-from bondlab.scenario import load_scenario
+from bondlab.scenario import load_scenario, yaml_files
 
 
 def cmd_real_run(args: argparse.Namespace) -> int:
@@ -124,19 +124,17 @@ def _calibration_scenarios(paths: list[str], overrides: list[str], schedulers: l
     from bondlab.real.api import RealSetupError, check_scenario
 
     chosen, skipped = [], []
-    for raw in paths:
-        folder = Path(raw).is_dir()
-        for path in sorted(Path(raw).glob("*.yaml")) if folder else [Path(raw)]:
-            sc = load_scenario(path, overrides)
-            try:
-                for s in schedulers:
-                    check_scenario(sc, s)
-            except RealSetupError as exc:
-                if not folder:
-                    raise
-                skipped.append(f"{path}: {exc}")
-                continue
-            chosen.append(sc)
+    for path, explicit in yaml_files(paths):
+        sc = load_scenario(path, overrides)
+        try:
+            for s in schedulers:
+                check_scenario(sc, s)
+        except RealSetupError as exc:
+            if explicit:
+                raise
+            skipped.append(f"{path}: {exc}")
+            continue
+        chosen.append(sc)
     return chosen, skipped
 
 
