@@ -178,9 +178,9 @@ def test_real_runs_keep_up_with_their_clock(real):
     (issue 15's claim: valid in 19 of 20), at most one needed a rerun; every run of the session
     ended valid, with its validity figures recorded (frames late, worst lag, capture drops,
     shaping lateness) and the sender's CPU per Mbit printed. The other cases' first tries are
-    printed, not asserted: in a CI dry run on 2026-12-07, on a host that ran cliff-half invalid 5
-    times in 7 that evening, black hole (29 frames late as the hole opened) and throttle (a link
-    change applied 167 ms late) each needed their second attempt, both then valid."""
+    printed, not asserted: in a CI dry run on 2026-12-07, on a host that ran cliff-half invalid in
+    all 14 attempts that evening, black hole (29 frames late as the hole opened) and throttle (a
+    link change applied 167 ms late) each needed their second attempt, both then valid."""
     first_tries = 0
     runs = {name: out for name, out in real.items() if name != STALLED[0]}
     seed_runs = [name for name in runs if name.startswith("seed-")]
