@@ -14,8 +14,8 @@ from typing import Any
 
 import simpy
 
-from bondlab.core.schedulers import make_scheduler
 from bondlab.scenario import load_scenario
+from bondlab.schedulers import make_scheduler
 from bondlab.sim.runner import SimRun
 
 BENCH_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "seed-asymmetric.yaml"

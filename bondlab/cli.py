@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from bondlab import __version__
-from bondlab.core.schedulers import DEFAULT_SCHEDULER, SCHEDULERS, scheduler_names
 from bondlab.results import DEFAULT_RESULTS
 from bondlab.scenario import ScenarioError, load_scenario
+from bondlab.schedulers import DEFAULT_SCHEDULER, SCHEDULERS, scheduler_names
 
 EPILOG = """examples:
   bondlab run scenarios/seed-asymmetric.yaml --scheduler dwrr --json

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from bondlab.core.metrics import METRIC_KEYS
-from bondlab.core.schedulers import scheduler_names
 
 SCALAR_METRICS: tuple[str, ...] = tuple(k for k in METRIC_KEYS if k != "links")
 COMPARE_KEY = "compare"
@@ -166,6 +165,9 @@ def mean_metrics(runs: list[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _scheduler(name: Any, where: str) -> str:
+    # Imported here: the full registry includes the sim's oracle, whose links load scenarios.
+    from bondlab.schedulers import scheduler_names
+
     allowed = scheduler_names("sim")
     if name not in allowed:
         raise ValueError(f"{where}: unknown scheduler {name!r} (choose from {', '.join(allowed)})")

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bondlab.core.rate_controllers import RATE_CONTROLLERS
-from bondlab.core.schedulers import scheduler_names
 from bondlab.scenario import Scenario
+from bondlab.schedulers import scheduler_names
 
 ALL = "all"
 ORACLE = "oracle"

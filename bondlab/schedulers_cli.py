@@ -6,7 +6,7 @@ import argparse
 import json
 
 from bondlab.core.rate_controllers import RATE_CONTROLLERS
-from bondlab.core.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
+from bondlab.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
 
 
 def cmd_schedulers(args: argparse.Namespace) -> int:

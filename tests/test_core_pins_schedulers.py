@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bondlab.core.schedulers import SCHEDULERS, LinkFeedback, make_scheduler, scheduler_names
+from bondlab.core.schedulers import LinkFeedback
 from bondlab.core.schedulers.blest import Blest
 from bondlab.core.schedulers.dwrr import DeficitWeightedRoundRobin
 from bondlab.core.schedulers.edpf import Edpf
@@ -22,6 +22,7 @@ from bondlab.core.schedulers.srtla import (
     WINDOW_MULT,
     Srtla,
 )
+from bondlab.schedulers import SCHEDULERS, make_scheduler, scheduler_names
 
 
 def fb(rtt=50.0, cap=8e6, backlog=0.0, up=True, health=1.0, acked=0.0, naks=0, base=None):

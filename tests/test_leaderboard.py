@@ -10,7 +10,6 @@ import pytest
 
 from bondlab.cli import main
 from bondlab.core.rate_controllers import RATE_CONTROLLERS
-from bondlab.core.schedulers import scheduler_names
 from bondlab.leaderboard import expand_rate_controllers, expand_schedulers, plan
 from bondlab.report.leaderboard import (
     leaderboard_rows,
@@ -21,6 +20,7 @@ from bondlab.report.leaderboard import (
 )
 from bondlab.results import StoredRun
 from bondlab.scenario import load_scenario
+from bondlab.schedulers import scheduler_names
 
 from conftest import SCENARIOS
 
@@ -179,8 +179,8 @@ def test_figure_marks_each_scheduler_in_its_registry_colour(tmp_path, monkeypatc
     """One marker per scheduler x rate controller: colour from the registry, shape by controller."""
     from matplotlib.axes import Axes
 
-    from bondlab.core.schedulers import SCHEDULERS
     from bondlab.report.leaderboard import RC_MARKERS, plot_leaderboard
+    from bondlab.schedulers import SCHEDULERS
 
     drawn = []
     real = Axes.scatter

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bondlab.core.schedulers import scheduler_names
 from bondlab.scenario import load_scenario, parse_scenario
+from bondlab.schedulers import scheduler_names
 from bondlab.sim import oracle as sim_oracle
 from bondlab.sim.link import SimLink
 from bondlab.sim.oracle import MARGIN, LinkTruth, OracleRate, OracleScheduler

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bondlab.core.bonding import BondingController
-from bondlab.core.schedulers import SCHEDULERS
 from bondlab.core.stats import PeerStats
 from bondlab.scenario import ScenarioError, parse_scenario
+from bondlab.schedulers import SCHEDULERS
 from bondlab.sim.runner import SimRun
 
 from conftest import PROPERTY_RUNS, SCENARIOS

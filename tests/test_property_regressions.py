@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bondlab.core.schedulers import SCHEDULERS
 from bondlab.scenario import parse_scenario
+from bondlab.schedulers import SCHEDULERS
 from bondlab.sim.link import SimLink
 from bondlab.sim.runner import SimRun
 from bondlab.wire import ECHO_BYTES

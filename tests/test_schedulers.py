@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bondlab.core.schedulers import DEFAULT_SCHEDULER, SCHEDULERS, make_scheduler, scheduler_names
+from bondlab.schedulers import DEFAULT_SCHEDULER, SCHEDULERS, make_scheduler, scheduler_names
 
 SIM_SCHEDULERS = scheduler_names("sim")
 

@@ -5,9 +5,10 @@ import random
 
 import pytest
 
-from bondlab.core.schedulers import LinkFeedback, make_scheduler, scheduler_names
+from bondlab.core.schedulers import LinkFeedback
 from bondlab.core.schedulers.srtla import WINDOW_DEF, WINDOW_MAX, WINDOW_MIN, WINDOW_MULT
 from bondlab.scenario import load_scenario
+from bondlab.schedulers import make_scheduler, scheduler_names
 from bondlab.sim.runner import SimRun
 
 from conftest import SCENARIOS

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bondlab.core.schedulers import scheduler_names
+from bondlab.core.schedulers import scheduler_names  # real runs: the oracle is sim-only
 from bondlab.real import faults
 from bondlab.results import (
     DEFAULT_RESULTS,

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bondlab.core.schedulers import SCHEDULERS
 from bondlab.results import StoredRun
+from bondlab.schedulers import SCHEDULERS
 
 DELAYS_FILE = "delays_ms.npy"  # optional, one float per delivered packet: end-to-end delay in ms
 

@@ -168,7 +168,7 @@ def markdown_leaderboard(rows: pd.DataFrame, bounds: dict[str, float], figure: P
 
 
 def _color(scheduler: str) -> str:
-    from bondlab.core.schedulers import SCHEDULERS
+    from bondlab.schedulers import SCHEDULERS
 
     info = SCHEDULERS.get(scheduler)
     return info.color if info is not None else BOUND_COLOR
@@ -216,7 +216,7 @@ def plot_leaderboard(rows: pd.DataFrame, bounds: dict[str, float], path: Path) -
 
 
 def _legend(rows: pd.DataFrame, bound: bool) -> list[Any]:
-    from bondlab.core.schedulers import SCHEDULERS
+    from bondlab.schedulers import SCHEDULERS
 
     schedulers = sorted(rows["scheduler"].unique(), key=scheduler_rank)
     handles = [

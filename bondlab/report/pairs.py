@@ -8,11 +8,11 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from bondlab.core.schedulers import SCHEDULERS
 from bondlab.report.data import Series, read_timeseries, slug
 from bondlab.report.figures import grouped_bars, legend_below, new_figure, percent_axis, save
 from bondlab.report.rates import plot_bitrate, plot_links
 from bondlab.results import StoredRun
+from bondlab.schedulers import SCHEDULERS
 
 Pair = tuple[StoredRun, StoredRun]
 PLOT_KINDS = ("bitrate", "link-share", "estimator")

@@ -48,6 +48,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bondlab.core.rate_control import CongestionControl
+from bondlab.core.schedulers import SchedulerInfo, register_scheduler
 from bondlab.core.schedulers.dwrr import DeficitWeightedRoundRobin
 from bondlab.sim.arq import REORDER_S, RTT_MAX_S, RTT_MIN_S
 from bondlab.sim.link import SimLink
@@ -301,3 +302,15 @@ def _drive(run: Any, rate: OracleRate):  # type: ignore[no-untyped-def]
             loop.encoder.request_bitrate(env.now, msg.recommended_bitrate)
             loop.record.messages.append(msg.as_dict())
         yield env.timeout(rate.interval)
+
+
+register_scheduler(
+    SchedulerInfo(
+        ORACLE,
+        "Oracle",
+        "#000000",
+        lambda n, q, c: OracleScheduler(n, q, c),
+        ("sim",),
+        description="sim only: true earliest arrival per packet, bitrate from the true future capacity",
+    )
+)

@@ -20,6 +20,7 @@ from bondlab.core.receiver import BondedReceiver, frame_table
 from bondlab.core.sender_loop import SenderLoop
 from bondlab.scenario import Scenario
 from bondlab.sim.columns import Columns
+from bondlab.sim.oracle import ORACLE, attach_oracle  # importing it registers "oracle"
 from bondlab.sim.transport import SimTransport
 
 ProgressFn = Callable[[float], None]
@@ -62,9 +63,7 @@ class SimRun:
         self._rows = self.loop.record.rows = Columns()  # type: ignore[assignment]
         self._frames = self.loop.record.frames = Columns(5)  # type: ignore[assignment]
         self.controller = self.loop.controller
-        if scheduler == "oracle":  # the one run that may read link state (bondlab/sim/oracle.py)
-            from bondlab.sim.oracle import attach_oracle
-
+        if scheduler == ORACLE:  # the one run that may read link state (bondlab/sim/oracle.py)
             attach_oracle(self)
 
     @property

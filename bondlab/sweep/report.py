@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bondlab.core.schedulers import SCHEDULERS
 from bondlab.report.data import scheduler_rank, slug
 from bondlab.report.figures import legend_below, line, new_figure, save
+from bondlab.schedulers import SCHEDULERS
 from bondlab.sweep import analysis as an
 from bondlab.sweep.store import load_points, read_manifest
 

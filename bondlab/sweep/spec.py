@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bondlab.core.schedulers import scheduler_names
 from bondlab.scenario import ScenarioError, _UniqueKeyLoader, _yaml_error
+from bondlab.schedulers import scheduler_names
 
 # Keys a grid may not sweep: the point's own seed comes from `seeds:`, the rest is bookkeeping.
 RESERVED_KEYS = {"seed", "base_dir", "expect"}

@@ -79,7 +79,7 @@ class TuneSpecModel(BaseModel):
     @field_validator("scheduler")
     @classmethod
     def _known_scheduler(cls, value: str) -> str:
-        from bondlab.core.schedulers import scheduler_names
+        from bondlab.schedulers import scheduler_names
 
         if value not in scheduler_names("sim"):
             raise ValueError(f"unknown scheduler {value!r} (choose from {', '.join(scheduler_names('sim'))})")

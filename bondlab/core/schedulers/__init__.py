@@ -1,4 +1,8 @@
-"""Registry of schedulers: one name each, with the display name and colour every plot uses."""
+"""Registry of schedulers: one name each, with the display name and colour every plot uses.
+
+Core's own schedulers only: anything that reads link state (the sim's oracle) registers itself
+from its backend, so importing core never imports the sim. Code outside core that lists or
+makes schedulers by name imports bondlab.schedulers, which has them all."""
 
 from __future__ import annotations
 
@@ -95,22 +99,12 @@ SCHEDULERS: dict[str, SchedulerInfo] = {
 DEFAULT_SCHEDULER = "dwrr"
 
 
-def _oracle(n: int, q: int, c: float) -> Scheduler:
-    """The sim's oracle lives in bondlab/sim/oracle.py (it reads link state, which core never
-    does); imported only when asked for, and useful only once the sim runner attaches the truth."""
-    from bondlab.sim.oracle import OracleScheduler
-
-    return OracleScheduler(n, q, c)
-
-
-SCHEDULERS["oracle"] = SchedulerInfo(
-    "oracle",
-    "Oracle",
-    "#000000",
-    _oracle,
-    ("sim",),
-    description="sim only: true earliest arrival per packet, bitrate from the true future capacity",
-)
+def register_scheduler(info: SchedulerInfo) -> None:
+    """Add a scheduler defined outside core: the sim registers its oracle (bondlab/sim/oracle.py),
+    which reads link state and so cannot live here. bondlab.schedulers is the full registry."""
+    if info.name in SCHEDULERS and SCHEDULERS[info.name] != info:
+        raise ValueError(f"scheduler {info.name!r} is already registered")
+    SCHEDULERS[info.name] = info
 
 
 def scheduler_names(backend: str = "sim") -> list[str]:
@@ -135,5 +129,6 @@ __all__ = [
     "Scheduler",
     "SchedulerInfo",
     "make_scheduler",
+    "register_scheduler",
     "scheduler_names",
 ]
