@@ -134,6 +134,10 @@ def sweep_scaling(
     one: list[float] = []
     two: list[float] = []
     with dask_client(1) as c1, dask_client(2) as c2:
+        if c1 is None or c2 is None:
+            raise RuntimeError(
+                "the sweep benchmark measures worker processes, which cannot start here (see above)"
+            )
         for client in (c1, c2):
             client.run(_warm_up_worker)
             _timed_round(client, todo[:2])  # the scheduler's first tasks, untimed

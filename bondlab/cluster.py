@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tqdm import tqdm
+
+from bondlab.main_guard import why_workers_cannot_start
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,11 @@ CONNECT_TIMEOUT_S = 5
 
 @contextmanager
 def dask_client(workers: int | None = None, address: str | None = None) -> Iterator[Any]:
-    """A dask Client: to the scheduler at `address`, else a LocalCluster of `workers` processes."""
+    """A dask Client: to the scheduler at `address`, else a LocalCluster of `workers` processes.
+
+    None (run_all then runs inline, in this process) when local workers cannot start from the
+    running program (bondlab.main_guard), after one line on stderr saying why and what to change.
+    """
     import dask
     from dask.distributed import Client, LocalCluster
 
@@ -111,6 +118,14 @@ def dask_client(workers: int | None = None, address: str | None = None) -> Itera
     n = workers or default_workers()
     if n < 1:
         raise ValueError(f"--workers must be at least 1 (got {n})")
+    reason = why_workers_cannot_start()
+    if reason is not None:
+        print(
+            f"bondlab: running here, one point at a time, not on {n} worker processes: {reason}",
+            file=sys.stderr,
+        )
+        yield None
+        return
     with warnings.catch_warnings(), _sigint_ignored(), dask.config.set(QUIET_WORKERS):
         # dashboard_address=None still starts the scheduler's HTTP server, which warns when the
         # default port is taken (another cluster is up): noise, the server is not used.
