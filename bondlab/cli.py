@@ -19,6 +19,7 @@ EPILOG = """examples:
   bondlab run scenarios/seed-asymmetric.yaml --scheduler rr --set bonding.rate_control=false
   bondlab compare scenarios/*.yaml --schedulers rr,dwrr
   bondlab validate scenarios/*.yaml
+  bondlab show results/seed-asymmetric/dwrr-1 --json
   bondlab bench --json
 """
 
@@ -269,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bondlab.traces_cli import add_traces_command
 
     add_traces_command(sub)
+
+    from bondlab.show_cli import add_show_command
+
+    add_show_command(sub)
 
     try:
         from bondlab.real.cli import add_real_commands
