@@ -344,9 +344,14 @@ def test_report_over_an_old_run_without_the_new_columns(tmp_path: Path) -> None:
 
 def test_error_bars_of_equal_values_are_never_negative():
     """The float mean of equal values can fall a hair outside them; matplotlib refuses negative
-    error bars, and a compare over seeds that all measured the same died drawing its plots."""
-    from bondlab.report.figures import mean_spread
+    error bars, and a compare over seeds that all measured the same died drawing its plots. The
+    whiskers are the mean's 95 % interval over seeds, clipped to the percent axis."""
+    from bondlab.report.figures import mean_interval
 
-    for values in ([0.1] * 3, [0.1] * 7, [0.7] * 3):
-        _, (below, above) = mean_spread(values)
+    for values in ([0.1] * 3, [0.1] * 7, [0.7] * 3, [100.0] * 3):
+        _, (below, above) = mean_interval(values)
         assert below >= 0.0 and above >= 0.0
+    mean, (below, above) = mean_interval([96.0, 99.0, 100.0])
+    assert below == pytest.approx(4.303 * np.std([96.0, 99.0, 100.0], ddof=1) / np.sqrt(3))
+    assert above == pytest.approx(100.0 - mean)  # clipped at 100 %
+    assert mean_interval([42.0]) == (42.0, (0.0, 0.0))

@@ -17,7 +17,14 @@ from conftest import SCENARIOS
 def results(tmp_path_factory):
     root = tmp_path_factory.mktemp("show")
     for scheduler in ("dwrr", "rr"):
-        argv = ["run", str(SCENARIOS / "seed-asymmetric.yaml"), "--scheduler", scheduler, "--set", "duration_s=4"]
+        argv = [
+            "run",
+            str(SCENARIOS / "seed-asymmetric.yaml"),
+            "--scheduler",
+            scheduler,
+            "--set",
+            "duration_s=4",
+        ]
         assert main([*argv, "--results", str(root), "-q"]) == 0
     return root
 

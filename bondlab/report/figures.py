@@ -20,6 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from bondlab.report.data import controller_up, down_spans, truly_up
+from bondlab.report.stats import mean_ci
 
 DPI = 150
 CAPACITY_COLOR = "black"  # truth
@@ -69,23 +70,25 @@ def zero_based(axes: Iterable[Axes]) -> None:
         ax.set_ylim(bottom=0)
 
 
-def mean_spread(values: Sequence[float]) -> tuple[float, tuple[float, float]]:
-    """Mean and (below, above) distance to min and max, for error bars over seeds. Equal values can
-    put their float mean a hair outside them (0.1 x 3): the distances are clamped at 0, which
-    matplotlib requires of error bars."""
-    arr = np.asarray(values, dtype=float)
-    mean = float(arr.mean())
-    return mean, (max(0.0, mean - float(arr.min())), max(0.0, float(arr.max()) - mean))
+def mean_interval(values: Sequence[float], top: float = 100.0) -> tuple[float, tuple[float, float]]:
+    """Mean and its 95 % interval over seeds as (below, above) whisker lengths, clipped to
+    [0, top] (the bars are percentages) and never negative (matplotlib refuses those); (0, 0)
+    for a single value."""
+    mean, half = mean_ci(values)
+    if math.isnan(half):
+        return mean, (0.0, 0.0)
+    return mean, (max(0.0, min(half, mean)), max(0.0, min(half, top - mean)))
 
 
 def grouped_bars(ax: Axes, n_groups: int, items: Sequence[_BarItem], decimals: int) -> bool:
-    """items: (label, colour, hatch, per-group values over seeds), side by side; mean bars, min-max
-    whiskers. Returns whether any whisker was drawn (some group had several seeds)."""
+    """items: (label, colour, hatch, per-group values over seeds, in percent), side by side; mean
+    bars, whiskers the 95 % interval over seeds. Returns whether any whisker was drawn (some group
+    had several seeds)."""
     several = any(len(v) > 1 for *_, groups in items for v in groups)
     width = 0.8 / max(len(items), 1)
     x = np.arange(n_groups)
     for i, (label, color, hatch, groups) in enumerate(items):
-        stats = [mean_spread(v) if v else (math.nan, (0.0, 0.0)) for v in groups]
+        stats = [mean_interval(v) if v else (math.nan, (0.0, 0.0)) for v in groups]
         means = [m for m, _ in stats]
         err = np.array([s for _, s in stats]).T if several else None
         bars = ax.bar(
@@ -107,7 +110,7 @@ def grouped_bars(ax: Axes, n_groups: int, items: Sequence[_BarItem], decimals: i
 
 
 def seeds_note(title: str, several: bool) -> str:
-    return f"{title}\n(mean over seeds, whiskers min to max)" if several else title
+    return f"{title}\n(mean over seeds, whiskers its 95 % interval)" if several else title
 
 
 def shade_down(axes: Sequence[Axes], link_ts: pd.DataFrame) -> tuple[bool, bool]:

@@ -23,7 +23,8 @@ import pandas as pd
 
 from bondlab.report.data import scheduler_rank, slug
 from bondlab.report.figures import legend_below, line, new_figure
-from bondlab.report.table import markdown_table, missing_as_dash, percent
+from bondlab.report.stats import ci_half_width, overlap_note
+from bondlab.report.table import is_missing, markdown_table, missing_as_dash, percent
 from bondlab.results import StoredRun
 
 ORACLE = "oracle"
@@ -31,6 +32,9 @@ SINGLE_LINK = "single-link"  # bondlab/sim/single_link.py's run id (kept import-
 KEYS = ("scenario", "scheduler", "rate_controller", "seed")
 METRICS = ("decodable_ratio", "goodput_bps", "on_time_ratio", "p95_delay_ms", "overhead_bytes")
 RATIOS = ("oracle_goodput_ratio", "single_link_goodput_ratio")
+# Metrics whose mean gets a 95 % interval over seeds (report/stats.py), in a `<metric>_ci95` column.
+CI_METRICS = ("decodable_ratio", "goodput_bps", "p95_delay_ms", "oracle_goodput_ratio")
+CI_SUFFIX = "_ci95"
 RC_MARKERS = {"forecast": "D", "headroom": "o", "ladder": "s", "aimd": "^", "none": "X", ORACLE: "*"}
 BOUND_COLOR = "#888888"
 FIGURE_DPI = 110
@@ -103,13 +107,18 @@ def rank(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def leaderboard_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per scheduler x rate controller: means over every scenario and seed, ranked."""
-    columns = ["rank", "scheduler", "rate_controller", "runs", *METRICS, *RATIOS]
+    """One row per scheduler x rate controller: means over every scenario and seed, ranked, with
+    the 95 % half width of each CI_METRICS mean over seeds (NaN without two seeds or more)."""
+    cis = [f"{m}{CI_SUFFIX}" for m in CI_METRICS]
+    columns = ["rank", "scheduler", "rate_controller", "runs", "seeds", *METRICS, *RATIOS, *cis]
     if rows.empty:
         return pd.DataFrame(columns=columns)
     grouped = rows.groupby(["scheduler", "rate_controller"], sort=False)
     table = grouped[[*METRICS, *RATIOS]].mean().reset_index()
     table["runs"] = grouped.size().to_numpy()
+    table["seeds"] = grouped["seed"].nunique().to_numpy()
+    for metric in CI_METRICS:
+        table[f"{metric}{CI_SUFFIX}"] = [ci_half_width(group, metric) for _, group in grouped]
     table = rank(table)
     table["rank"] = range(1, len(table) + 1)
     return table[columns]
@@ -126,6 +135,7 @@ _VIEW: dict[str, tuple[str, Callable[[Any], str]]] = {
     "scheduler": ("scheduler", str),
     "rate_controller": ("rate controller", str),
     "runs": ("runs", str),
+    "seeds": ("seeds", str),
     "decodable_ratio": ("decodable", missing_as_dash(percent)),
     "goodput_bps": ("goodput (Mbps)", missing_as_dash(lambda v: f"{v / 1e6:.2f}")),
     "on_time_ratio": ("on time", missing_as_dash(percent)),
@@ -134,12 +144,40 @@ _VIEW: dict[str, tuple[str, Callable[[Any], str]]] = {
     "oracle_goodput_ratio": ("of oracle goodput", missing_as_dash(lambda v: percent(v, 0))),
     "single_link_goodput_ratio": ("of single-link bound", missing_as_dash(lambda v: percent(v, 0))),
 }
+# How a 95 % half width reads after its mean: the mean's unit, without the % sign.
+_HALF: dict[str, Callable[[float], str]] = {
+    "decodable_ratio": lambda h: f"{h * 100:.1f}",
+    "goodput_bps": lambda h: f"{h / 1e6:.2f}",
+    "p95_delay_ms": lambda h: f"{h:.0f}",
+    "oracle_goodput_ratio": lambda h: f"{h * 100:.0f}",
+}
+
+
+def _cell(table: pd.DataFrame, column: str, i: int) -> str:
+    text = _VIEW[column][1](table[column].iloc[i])
+    ci = f"{column}{CI_SUFFIX}"
+    if ci in table.columns and not is_missing(table[ci].iloc[i]) and not is_missing(table[column].iloc[i]):
+        text += f" ± {_HALF[column](float(table[ci].iloc[i]))}"
+    return text
 
 
 def markdown_view(table: pd.DataFrame) -> pd.DataFrame:
-    """Units a reader wants; ratio columns that are empty everywhere are left out."""
-    keep = [c for c in table.columns if c not in RATIOS or table[c].notna().any()]
-    return pd.DataFrame({_VIEW[c][0]: [_VIEW[c][1](v) for v in table[c]] for c in keep})
+    """Units a reader wants, a mean's 95 % interval after it (`± half width`); ratio columns that
+    are empty everywhere, and the seeds column when every row ran one seed, are left out."""
+    keep = [
+        c
+        for c in table.columns
+        if c in _VIEW
+        and (c not in RATIOS or table[c].notna().any())
+        and (c != "seeds" or (table[c] > 1).any())
+    ]
+    return pd.DataFrame({_VIEW[c][0]: [_cell(table, c, i) for i in range(len(table))] for c in keep})
+
+
+def _overlap(table: pd.DataFrame) -> str:
+    return overlap_note(
+        table["decodable_ratio"].to_list(), table[f"decodable_ratio{CI_SUFFIX}"].to_list(), "decodable"
+    )
 
 
 def markdown_leaderboard(rows: pd.DataFrame, bounds: dict[str, float], figure: Path | None) -> str:
@@ -148,11 +186,13 @@ def markdown_leaderboard(rows: pd.DataFrame, bounds: dict[str, float], figure: P
         "# bondlab leaderboard\n",
         f"{len(rows)} runs over {len(scenarios)} scenario(s): {', '.join(scenarios)}. One row per "
         "scheduler x rate controller, means over scenarios and seeds, ranked by *decodable* frames, "
-        "then *goodput*. *Of oracle goodput*: goodput / the oracle's on the same scenario and seed "
+        "then *goodput*; `± x`: the 95 % confidence interval of the mean over seeds (Student's t over "
+        "per-seed means). *Of oracle goodput*: goodput / the oracle's on the same scenario and seed "
         "(the oracle reads the sim's true link state; an upper bound in practice, not a proof). "
         "*Of single-link bound*: goodput / that of one link with the summed capacity and the best "
         "link's delay (DWRR, the scenario's rate controller).\n",
-        markdown_table(markdown_view(leaderboard_table(rows))),
+        markdown_table(markdown_view(overall := leaderboard_table(rows))),
+        _overlap(overall) + "\n",
     ]
     if figure is not None:
         parts.append(f"![p95 delay against goodput]({figure.name})\n")
@@ -160,7 +200,10 @@ def markdown_leaderboard(rows: pd.DataFrame, bounds: dict[str, float], figure: P
         parts.append(f"## {scenario}\n")
         if scenario in bounds:
             parts.append(f"Single-link bound: {bounds[scenario] / 1e6:.2f} Mbps goodput.\n")
-        parts.append(markdown_table(markdown_view(scenario_table(rows, scenario))))
+        table = scenario_table(rows, scenario)
+        parts.append(markdown_table(markdown_view(table)))
+        if (table["seeds"] > 1).any():
+            parts.append(_overlap(table) + "\n")
     return "\n".join(parts)
 
 
@@ -175,7 +218,8 @@ def _color(scheduler: str) -> str:
 
 
 def plot_leaderboard(rows: pd.DataFrame, bounds: dict[str, float], path: Path) -> Path:
-    """p95 delay (reversed x) against goodput, a panel per scenario; written to `path`."""
+    """p95 delay (reversed x) against goodput, a panel per scenario, each point with its 95 %
+    intervals over seeds when there are several; written to `path`."""
     scenarios = sorted(rows["scenario"].unique())
     ncols = min(len(scenarios), 2) or 1
     nrows = max(math.ceil(len(scenarios) / ncols), 1)
@@ -186,6 +230,19 @@ def plot_leaderboard(rows: pd.DataFrame, bounds: dict[str, float], path: Path) -
         for p in points.itertuples(index=False):
             if pd.isna(p.p95_delay_ms) or pd.isna(p.goodput_bps):
                 continue
+            xerr, yerr = p.p95_delay_ms_ci95, p.goodput_bps_ci95 / 1e6
+            if not (pd.isna(xerr) and pd.isna(yerr)):  # the 95 % intervals over seeds
+                ax.errorbar(
+                    p.p95_delay_ms,
+                    p.goodput_bps / 1e6,
+                    xerr=None if pd.isna(xerr) else xerr,
+                    yerr=None if pd.isna(yerr) else yerr,
+                    fmt="none",
+                    ecolor=_color(str(p.scheduler)),
+                    elinewidth=1.0,
+                    alpha=0.6,
+                    zorder=2,
+                )
             ax.scatter(
                 p.p95_delay_ms,
                 p.goodput_bps / 1e6,

@@ -161,7 +161,7 @@ def plot_delay(scenario: str, series: Sequence[Series]) -> Figure | None:
 
 
 def plot_overview(runs: Sequence[StoredRun]) -> Figure:
-    """Decodable frames per scenario, one bar per scheduler (mean over seeds, whiskers min to max)."""
+    """Decodable frames per scenario, one bar per scheduler (mean over seeds, whiskers its 95 % interval)."""
     scenarios = list(by_scenario(runs))
     series = series_of(runs)  # across all scenarios: one colour per (backend, scheduler)
     items = [

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from bondlab.report.data import run_order, slug
+from bondlab.report.stats import mean_ci, overlap_note
 from bondlab.results import StoredRun
 
 KEY_COLUMNS = ("scenario", "backend", "scheduler", "seed")
@@ -147,6 +148,58 @@ def markdown_view(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({_MD_VIEW[c][0]: [_MD_VIEW[c][1](v) for v in table[c]] for c in table.columns})
 
 
+SUMMARY_METRICS = ("decodable_ratio", "goodput_bps", "on_time_ratio", "p95_delay_ms")
+_HALF: dict[str, Callable[[float], str]] = {
+    "decodable_ratio": lambda h: f"{h * 100:.1f}",
+    "goodput_bps": lambda h: f"{h / 1e6:.2f}",
+    "on_time_ratio": lambda h: f"{h * 100:.1f}",
+    "p95_delay_ms": lambda h: f"{h:.0f}",
+}
+
+
+def seed_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario, backend and scheduler: the number of seeds and, per SUMMARY_METRICS, the mean
+    over seeds and its 95 % half width (`<metric>_ci95`, NaN below two seeds); ranked within a
+    scenario by mean decodable, then goodput."""
+    rows = []
+    for (scenario, backend, scheduler), group in table.groupby(
+        ["scenario", "backend", "scheduler"], sort=False
+    ):
+        row: dict[str, Any] = {"scenario": scenario, "backend": backend, "scheduler": scheduler}
+        row["seeds"] = group["seed"].nunique()
+        for metric in SUMMARY_METRICS:
+            row[metric], row[f"{metric}_ci95"] = mean_ci(
+                pd.to_numeric(group[metric], errors="coerce").to_list()
+            )
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    return out.sort_values(
+        ["scenario", "decodable_ratio", "goodput_bps"], ascending=[True, False, False], kind="stable"
+    ).reset_index(drop=True)
+
+
+def markdown_seed_summary(summary: pd.DataFrame) -> str:
+    """The means over seeds as `mean ± half width`, a table and an overlap sentence per scenario."""
+    parts = []
+    for scenario, group in summary.groupby("scenario", sort=True):
+        cells: dict[str, list[str]] = {
+            "backend": list(group["backend"]),
+            "scheduler": list(group["scheduler"]),
+            "seeds": [str(n) for n in group["seeds"]],
+        }
+        for metric in SUMMARY_METRICS:
+            label, fmt = _MD_VIEW[metric]
+            cells[label] = [
+                fmt(m) + ("" if is_missing(h) else f" ± {_HALF[metric](h)}")
+                for m, h in zip(group[metric], group[f"{metric}_ci95"], strict=True)
+            ]
+        note = overlap_note(list(group["decodable_ratio"]), list(group["decodable_ratio_ci95"]), "decodable")
+        parts += [f"### {scenario}\n", markdown_table(pd.DataFrame(cells)), note + "\n"]
+    return "\n".join(parts)
+
+
 def markdown_report(table: pd.DataFrame, sections: dict[str, list[Path]], overview: Path) -> str:
     n_scenarios = table["scenario"].nunique()
     parts = [
@@ -157,8 +210,16 @@ def markdown_report(table: pd.DataFrame, sections: dict[str, list[Path]], overvi
         "whose every packet arrived by the playout deadline; *link share* is the share of bytes sent on "
         "each link / that link's share of the bonded capacity.\n",
         markdown_table(markdown_view(table)),
-        f"![Decodable frames per scenario]({overview.name})\n",
     ]
+    summary = seed_summary(table)
+    if len(summary) and (summary["seeds"] > 1).any():
+        parts += [
+            "## Means over seeds\n",
+            "Per scenario and scheduler, the mean over seeds `±` the half width of its 95 % "
+            "confidence interval (Student's t over the seeds' values), ranked by mean decodable.\n",
+            markdown_seed_summary(summary),
+        ]
+    parts.append(f"![Decodable frames per scenario]({overview.name})\n")
     for scenario, plots in sections.items():
         parts.append(f"## {scenario}\n")
         parts.extend(f"![{scenario} {p.stem.removeprefix(slug(scenario) + '-')}]({p.name})\n" for p in plots)
