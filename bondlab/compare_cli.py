@@ -46,6 +46,12 @@ def add_compare_options(p: argparse.ArgumentParser) -> None:
         help="runs in parallel processes [default: all cores, %(default)s here]",
     )
     p.add_argument(
+        "--leaderboard-only",
+        action="store_true",
+        help="write the leaderboard alone (csv, md, png and summary.md for a README block), no "
+        "comparison tables or per-scenario plots: for large runs, whose plots take minutes",
+    )
+    p.add_argument(
         "--rerun",
         action="store_true",
         help="simulate every run again, even one stored under RESULTS from the same scenario, traces, "
@@ -91,7 +97,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out_dir = Path(args.out) if args.out else results / "compare"
     plain = [r for r, job in zip(runs, jobs, strict=True) if job.scheduler != SINGLE_LINK]
     progress = not args.quiet
-    if len(rcs) == 1:
+    only_board = getattr(args, "leaderboard_only", False)
+    if only_board:
+        reports = []
+    elif len(rcs) == 1:
         reports = [(out_dir, write_report(plain, out_dir, progress))]
     else:
         reports = [
@@ -101,7 +110,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"table: {files.csv}\ntable: {files.markdown}\nplots: {where} ({len(files.plots)} PNG files)")
     board = None
     asked_all = ALL in (s.strip() for s in args.schedulers.split(","))
-    if ORACLE in schedulers or asked_all or getattr(args, "rate_controllers", None):
+    if only_board or ORACLE in schedulers or asked_all or getattr(args, "rate_controllers", None):
         board = write_leaderboard(runs, out_dir)
         print(f"leaderboard: {board[1]} ({board[0].name}, {board[2].name})")
     print()

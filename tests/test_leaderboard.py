@@ -133,6 +133,11 @@ def test_figure_and_tables_are_written(tmp_path):
     assert "single-link" not in set(table["scheduler"])
     assert table.loc[table.scenario == "a", "single_link_goodput_ratio"].notna().all()
     assert "![p95 delay against goodput](leaderboard.png)" in md.read_text()
+    # summary.md, the README's block: the overall table alone, what it is over first.
+    summary = (md.parent / "summary.md").read_text()
+    assert summary.startswith("8 runs: a, b; seed 1. ")
+    overall = md.read_text().split("\n\n")[2]  # title, intro, then the overall table
+    assert overall in summary and "## a" not in summary
 
 
 def test_compare_cli_writes_the_leaderboard(tmp_path, capsys):
@@ -173,6 +178,19 @@ def test_compare_cli_writes_the_leaderboard(tmp_path, capsys):
     assert (bound / meta["scenario"]["links"][0]["trace"]).is_file()
     assert main(["compare", str(SCENARIOS / "seed-asymmetric.yaml"), "--rate-controllers", "bbr"]) == 2
     assert "bbr" in capsys.readouterr().err
+
+
+def test_leaderboard_only_writes_no_comparison_or_plots(tmp_path):
+    out = tmp_path / "only"
+    argv = ["compare", str(SCENARIOS / "seed-asymmetric.yaml"), "--schedulers", "dwrr,oracle"]
+    argv += ["--set", "duration_s=3", "--results", str(tmp_path / "r"), "--out", str(out), "-q"]
+    assert main([*argv, "--leaderboard-only"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "leaderboard.csv",
+        "leaderboard.md",
+        "leaderboard.png",
+        "summary.md",
+    ]
 
 
 def test_figure_marks_each_scheduler_in_its_registry_colour(tmp_path, monkeypatch):

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from bondlab import readme_block
 from bondlab.real.calibrate import BOUNDS, Pair
 from bondlab.report.table import markdown_table
 
-BEGIN, END = "<!-- calibration summary: begin -->", "<!-- calibration summary: end -->"
+NAME = "calibration summary"  # the README markers: <!-- calibration summary: begin/end -->
+BEGIN, END = readme_block.markers(NAME)
 
 
 def _cell(sim: pd.Series, real: pd.Series, fmt: str) -> str:
@@ -81,13 +83,8 @@ def summary_markdown(table: pd.DataFrame, phases: pd.DataFrame, pairs: Sequence[
 
 
 def splice(readme: Path, block: str) -> None:
-    """Replace what lies between the README's markers with `block` (the markers must be there)."""
-    text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{readme}: no '{BEGIN}' ... '{END}' markers to put the summary between")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{BEGIN}\n{block}{END}{tail}")
+    """Replace what lies between the README's calibration markers with `block`."""
+    readme_block.splice(readme, NAME, block)
 
 
 def main(argv: list[str] | None = None) -> int:

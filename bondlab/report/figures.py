@@ -18,6 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from bondlab.report.data import controller_up, down_spans, truly_up
 from bondlab.report.stats import mean_ci
@@ -55,6 +56,15 @@ def legend_below(fig: Figure, handles: Sequence[Any], ncols: int | None = None) 
         frameon=False,
         fontsize="small",
     )
+
+
+def log_x_ticks(ax: Axes) -> None:
+    """A log x axis labelled 1-2-5 per decade in plain numbers: a range within one decade
+    (40-300 ms) still gets several labels, not one `10^2`."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def percent_axis(ax: Axes) -> None:

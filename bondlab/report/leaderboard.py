@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from bondlab.report.data import scheduler_rank, slug
-from bondlab.report.figures import legend_below, line, new_figure
+from bondlab.report.figures import legend_below, line, log_x_ticks, new_figure
 from bondlab.report.stats import ci_half_width, overlap_note
 from bondlab.report.table import is_missing, markdown_table, missing_as_dash, percent
 from bondlab.results import StoredRun
@@ -257,7 +257,7 @@ def plot_leaderboard(rows: pd.DataFrame, bounds: dict[str, float], path: Path) -
             ax.axhline(bounds[scenario] / 1e6, color=BOUND_COLOR, ls="--", lw=1, zorder=1)
         delays = points["p95_delay_ms"].dropna()
         if len(delays) and delays.min() > 0 and delays.max() / delays.min() > 20:
-            ax.set_xscale("log")
+            log_x_ticks(ax)
         ax.invert_xaxis()  # less delay is better: better senders sit top right
         ax.set_title(scenario, fontsize="medium")
         ax.set_xlabel("p95 one-way delay (ms, reversed)")
@@ -307,4 +307,27 @@ def write_leaderboard(runs: Sequence[StoredRun], out_dir: Path) -> tuple[Path, P
     png = plot_leaderboard(rows, bounds, out_dir / f"{slug('leaderboard')}.png")
     md = out_dir / "leaderboard.md"
     md.write_text(markdown_leaderboard(rows, bounds, png))
+    (out_dir / SUMMARY_FILE).write_text(summary_markdown(rows))
     return csv, md, png
+
+
+SUMMARY_FILE = "summary.md"  # the overall table alone, for a README block (bondlab/readme_block.py)
+
+
+def summary_markdown(rows: pd.DataFrame) -> str:
+    """The overall table with its overlap sentence, headed by what it is over."""
+    scenarios = sorted(rows["scenario"].unique())
+    seeds = sorted(rows["seed"].unique())
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        seed_text = f"seeds {seeds[0]}-{seeds[-1]}"
+    else:
+        seed_text = ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
+    table = leaderboard_table(rows)
+    return (
+        f"{len(rows)} runs: {', '.join(scenarios)}; {seed_text}. Means over scenarios and seeds, "
+        "`± x` the 95 % interval over seeds.\n\n"
+        + markdown_table(markdown_view(table))
+        + "\n"
+        + _overlap(table)
+        + "\n"
+    )

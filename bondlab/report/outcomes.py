@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from bondlab.report.data import DELAYS_FILE, Series, by_scenario, latencies, load_delays, series_of
 from bondlab.report.figures import (
@@ -17,6 +16,7 @@ from bondlab.report.figures import (
     grouped_bars,
     legend_below,
     line,
+    log_x_ticks,
     new_figure,
     percent_axis,
     seeds_note,
@@ -126,11 +126,7 @@ def _delay_curves(ax_cdf: Axes, ax_tail: Axes, s: Series) -> list[Any]:
 
 
 def _log_ms_axis(ax: Axes) -> None:
-    ax.set_xscale("log")
-    # 1-2-5 per decade: a delay range within one decade (40-300 ms) still gets several labels
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    log_x_ticks(ax)
     ax.set_xlabel("end-to-end packet delay (ms, log scale)")
     ax.grid(alpha=0.3, which="both", lw=0.5)
 

@@ -1,0 +1,39 @@
+"""README blocks are spliced from generated files between named markers, and nothing else moves."""
+
+from bondlab.readme_block import main, markers, splice
+
+
+def test_a_block_replaces_only_what_lies_between_its_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    begin, end = markers("leaderboard")
+    other_begin, other_end = markers("calibration summary")
+    readme.write_text(f"intro\n{begin}\nold\n{end}\nmiddle\n{other_begin}\nkept\n{other_end}\n")
+    splice(readme, "leaderboard", "new table\n")
+    assert (
+        readme.read_text() == f"intro\n{begin}\nnew table\n{end}\nmiddle\n{other_begin}\nkept\n{other_end}\n"
+    )
+
+
+def test_the_cli_says_what_is_missing_in_one_line(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers\n")
+    source = tmp_path / "summary.md"
+    assert main(["leaderboard", str(source), "--readme", str(readme)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {source}: no such file"
+    source.write_text("table\n")
+    assert main(["leaderboard", str(source), "--readme", str(readme)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no '<!-- leaderboard: begin -->'" in err[0]
+    assert readme.read_text() == "no markers\n"
+
+
+def test_the_readme_leaderboard_is_the_committed_summary():
+    """The README's table is the file `bondlab compare ... --leaderboard-only` wrote, pasted by the
+    splice command, not typed: an edit to either shows here."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    begin, end = markers("leaderboard")
+    text = (root / "README.md").read_text()
+    block = text.split(begin, 1)[1].split(end, 1)[0]
+    assert block == "\n" + (root / "results" / "examples" / "leaderboard" / "summary.md").read_text()
