@@ -15,6 +15,7 @@ reports and notebooks only read.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -76,7 +77,17 @@ def run_id(scheduler: str, seed: int, backend: str = "sim") -> str:
 
 
 def run_dir(results: Path, scenario: Scenario, scheduler: str, seed: int, backend: str = "sim") -> Path:
-    return Path(results) / scenario.name / run_id(scheduler, seed, backend)
+    """Where a run lives: RESULTS/<scenario>/<run id>, refused (ValueError) unless that is a folder
+    two levels inside RESULTS (a name of dots or with a separator would put it elsewhere)."""
+    results = Path(results)
+    parts = (scenario.name, run_id(scheduler, seed, backend))
+    for part in parts:
+        if part in ("", ".", "..") or "/" in part or os.sep in part or part.startswith("."):
+            raise ValueError(f"{part!r} cannot name a folder inside the results directory {results}")
+    path = results.joinpath(*parts)
+    if path.resolve().parent.parent != results.resolve():
+        raise ValueError(f"{path} is not a run folder inside the results directory {results}")
+    return path
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -226,22 +237,35 @@ def publish_run(staging: Path, final: Path, attempts: int = 50) -> Path:
     none, never a mix."""
     if not (staging / MARKER).is_file():
         raise IncompleteRunError(f"{staging}: not complete (no {MARKER}), not published")
+    if final.exists() and not _is_run_folder(final):
+        raise FileExistsError(f"{final}: exists and is not a run folder; not replaced by the run")
     for _ in range(attempts):
-        aside = final.parent / f".{final.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
+        aside: Path | None = final.parent / f".{final.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
         try:
-            os.rename(final, aside)
+            os.rename(final, aside)  # type: ignore[arg-type]
         except FileNotFoundError:
-            aside = None  # type: ignore[assignment]
+            aside = None
         try:
             os.rename(staging, final)
-            return final
         except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise
-        finally:
-            if aside is not None:
-                shutil.rmtree(aside, ignore_errors=True)
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                # Another writer published in between: its run goes aside next time round (the
+                # last to finish wins); the one we moved aside is older than both.
+                if aside is not None:
+                    shutil.rmtree(aside, ignore_errors=True)
+                continue
+            if aside is not None:  # any other failure keeps the previous run where it was
+                with contextlib.suppress(OSError):
+                    os.rename(aside, final)
+            raise
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+        return final
     raise OSError(f"{final}: could not publish the run (other writers kept replacing it)")
+
+
+def _is_run_folder(path: Path) -> bool:
+    return path.is_dir() and any((path / name).is_file() for name in ("run.json", "metrics.json", MARKER))
 
 
 # -- reading ---------------------------------------------------------------------------------------

@@ -164,6 +164,17 @@ class Scenario(_Strict):
     # point keys): editing a bound must neither change nor re-key a run.
     expect: dict[str, Any] | None = Field(None, exclude=True)
 
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder(cls, value: str) -> str:
+        # The name is the run's folder under the results directory: "." and ".." would put it
+        # elsewhere, and a leading dot hides it (staging folders are hidden, readers skip them).
+        if value.startswith("."):
+            raise ValueError(
+                "must not start with a dot (it names the run's folder under the results directory)"
+            )
+        return value
+
     @field_validator("expect", mode="before")
     @classmethod
     def _parse_expect(cls, value: Any) -> Any:

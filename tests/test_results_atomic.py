@@ -195,3 +195,53 @@ def test_concurrent_simulations_of_one_run_id_leave_one_complete_run(tmp_path: P
     [run] = find_runs(tmp_path)
     assert run.metrics["frames_total"] > 0 and os.path.getsize(run.path / "timeseries.parquet") > 0
     assert hidden(run.path.parent) == []
+
+
+@pytest.mark.parametrize("name", [".", "..", ".hidden"])
+def test_a_scenario_name_that_leaves_or_hides_its_folder_is_refused(tmp_path: Path, name: str) -> None:
+    """`name: ..` once stored its run as RESULTS/../dwrr-7, outside the results directory."""
+    from bondlab.cli import main
+    from bondlab.frames import save_scenario
+
+    scenario = load_scenario(SCENARIO, SHORT)
+    path = save_scenario(scenario, tmp_path / "s.yaml")
+    path.write_text(path.read_text().replace("name: seed-asymmetric", f"name: '{name}'"))
+    results = tmp_path / "R" / "inner"
+    assert main(["run", str(path), "--results", str(results), "-q"]) == 2
+    assert not (tmp_path / "R").exists()
+    scenario = scenario.model_copy(update={"name": name})  # past the model's check: run_dir's own
+    with pytest.raises(ValueError, match="results directory"):
+        res.run_dir(results, scenario, "dwrr", 1)
+
+
+def test_a_failed_publish_keeps_the_previous_run(tmp_path: Path, monkeypatch) -> None:
+    """The rename that swaps the new run in fails (not because another writer won): the previous
+    run stays in place, whole."""
+    first = simulate(SCENARIO, "dwrr", overrides=SHORT, results=tmp_path).directory
+    before = (first / "metrics.json").read_text()
+    staging = res.begin_run(first)
+    (staging / res.MARKER).write_text("{}")
+    real_rename = os.rename
+
+    def failing(src, dst):
+        if Path(src) == staging:
+            raise OSError(5, "Input/output error")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(res.os, "rename", failing)
+    with pytest.raises(OSError, match="Input/output"):
+        res.publish_run(staging, first)
+    monkeypatch.undo()
+    assert load_run(first).metrics == json.loads(before)
+    assert [p for p in hidden(first.parent) if ".old-" in p.name] == []
+
+
+def test_publishing_never_replaces_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    target = tmp_path / "seed-asymmetric" / "dwrr-1"
+    target.mkdir(parents=True)
+    (target / "notes.txt").write_text("mine")
+    staging = res.begin_run(target)
+    (staging / res.MARKER).write_text("{}")
+    with pytest.raises(FileExistsError, match="not a run folder"):
+        res.publish_run(staging, target)
+    assert (target / "notes.txt").read_text() == "mine"
