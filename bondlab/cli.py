@@ -28,6 +28,14 @@ class UsageError(Exception):
     """Bad command-line input: one line to stderr, exit 2."""
 
 
+def existing_path(text: str, command: str) -> Path:
+    """A run or results folder named on the command line; UsageError (one line) if there is none."""
+    path = Path(text)
+    if not path.exists():
+        raise UsageError(f"{command}: {path}: no such run or results directory")
+    return path
+
+
 def seed_list(text: str) -> list[int]:
     """`--seeds`: comma-separated seeds and ranges, `1,2,5` or `1-10` or `1-3,7` (argparse type)."""
     seeds: list[int] = []
@@ -73,13 +81,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.json and not args.quiet,
     )
     report_run(out.directory, out.metrics, args.json)
-    if args.plots:
+    if args.plots or args.report:
         from bondlab.report import write_report
         from bondlab.results import load_run
 
-        files = write_report([load_run(out.directory)], out.directory / "report")
+        run = load_run(out.directory)
+        files = write_report([run], out.directory / "report")
         where = out.directory / "report"
         print(f"plots: {where} ({len(files.plots)} PNG files and {files.markdown.name})", file=sys.stderr)
+        if args.report:
+            from bondlab.report.html import write_html
+
+            page = write_html([run], where / "report.html", plots=files.plots)
+            print(f"report: {page}", file=sys.stderr)
     return 0
 
 
@@ -190,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also draw the run's figures (bitrate vs capacity, link shares, delay CDF, frames) "
         "into its report/ folder, with comparison.md and .csv",
     )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="also write report/report.html: one page, figures embedded, every metric (implies --plots)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -274,6 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bondlab.show_cli import add_show_command
 
     add_show_command(sub)
+
+    from bondlab.report.command import add_report_command
+
+    add_report_command(sub)
 
     try:
         from bondlab.real.cli import add_real_commands

@@ -46,6 +46,12 @@ def add_compare_options(p: argparse.ArgumentParser) -> None:
         help="runs in parallel processes [default: all cores, %(default)s here]",
     )
     p.add_argument(
+        "--report",
+        action="store_true",
+        help="also write OUT/report.html: one self-contained page (figures embedded, sortable tables, "
+        "a section per run)",
+    )
+    p.add_argument(
         "--leaderboard-only",
         action="store_true",
         help="write the leaderboard alone (csv, md, png and summary.md for a README block), no "
@@ -113,6 +119,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if only_board or ORACLE in schedulers or asked_all or getattr(args, "rate_controllers", None):
         board = write_leaderboard(runs, out_dir)
         print(f"leaderboard: {board[1]} ({board[0].name}, {board[2].name})")
+    if getattr(args, "report", False):
+        from bondlab.report.html import write_html
+
+        plots = [p for _, files in reports for p in files.plots]
+        page = write_html(plain, out_dir / "report.html", plots=plots if reports else None, progress=progress)
+        print(f"report: {page}")
     print()
     print(terminal_text((board[1] if board is not None else reports[0][1].markdown).read_text()))
     return 0

@@ -237,7 +237,7 @@ def publish_run(staging: Path, final: Path, attempts: int = 50) -> Path:
     none, never a mix."""
     if not (staging / MARKER).is_file():
         raise IncompleteRunError(f"{staging}: not complete (no {MARKER}), not published")
-    if final.exists() and not _is_run_folder(final):
+    if final.exists() and not is_run_folder(final):
         raise FileExistsError(f"{final}: exists and is not a run folder; not replaced by the run")
     for _ in range(attempts):
         aside: Path | None = final.parent / f".{final.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
@@ -264,7 +264,8 @@ def publish_run(staging: Path, final: Path, attempts: int = 50) -> Path:
     raise OSError(f"{final}: could not publish the run (other writers kept replacing it)")
 
 
-def _is_run_folder(path: Path) -> bool:
+def is_run_folder(path: Path) -> bool:
+    """A run's own folder (complete or not), as opposed to a folder of runs."""
     return path.is_dir() and any((path / name).is_file() for name in ("run.json", "metrics.json", MARKER))
 
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bondlab.results import MARKER, IncompleteRunError, load_run
+from bondlab.results import IncompleteRunError, is_run_folder, load_run
 
 # The columns the terminal table shows for several runs (all of them go to --csv and --json).
 SUMMARY = ["scenario", "scheduler", "seed", "backend", "decodable_ratio", "on_time_ratio", "goodput_mbps"]
@@ -44,13 +44,11 @@ def one_run_text(directory: Path) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from bondlab.cli import UsageError
+    from bondlab.cli import UsageError, existing_path
     from bondlab.frames import load_results
 
-    path = Path(args.path)
-    if not path.exists():
-        raise UsageError(f"show: {path}: no such run or results directory")
-    single = (path / MARKER).is_file() or (path / "run.json").is_file()
+    path = existing_path(args.path, "show")
+    single = is_run_folder(path)
     try:
         if single and args.json:
             print(json.dumps(load_run(path).metrics, indent=2))

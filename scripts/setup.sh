@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(librist-dev rist-tools iproute2 qemu-system-x86 linux-image-amd64 busybox-static
-              python3-venv python3-dev gcc pkg-config)
+              python3-venv python3-dev gcc pkg-config chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,17 +1,18 @@
 """Notebooks are examples users copy from: they must run top to bottom.
 
-Each has a cell tagged `parameters`; like papermill, the test adds a cell after it with small
-settings (short scenarios, one seed, few trials, one worker, a temporary output directory).
+Each has a cell tagged `parameters`; the test runs it with papermill, as a user would
+(`papermill notebooks/quickstart.ipynb out.ipynb -p DURATION_S 30`), with small settings (short
+scenarios, one seed, few trials, one worker, a temporary output directory).
 """
 
 import nbformat
+import papermill
 import pytest
-from nbclient import NotebookClient
 
 from conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-QUICK = "DURATION_S = 5\nSEEDS = [1]\nTRIALS = 2\nWORKERS = 1\nOUT_DIR = {tmp!r}\nRESULTS = {tmp!r}\n"
+QUICK = {"DURATION_S": 5, "SEEDS": [1], "TRIALS": 2, "WORKERS": 1}
 
 
 def test_there_are_notebooks():
@@ -26,10 +27,18 @@ def test_notebook_runs(path, tmp_path):
     assert not [c for c in code if c.get("outputs") or c.get("execution_count")], "commit without outputs"
     tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "one cell tagged `parameters`"
-    nb.cells.insert(tagged[0] + 1, nbformat.v4.new_code_cell(QUICK.format(tmp=str(tmp_path))))
-    NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    ).execute()
+    out = tmp_path / path.name
+    papermill.execute_notebook(
+        str(path),
+        str(out),
+        parameters={**QUICK, "OUT_DIR": str(tmp_path), "RESULTS": str(tmp_path)},
+        kernel_name="python3",
+        cwd=str(path.parent),
+        progress_bar=False,
+    )
+    nb = nbformat.read(out, as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "DURATION_S = 5" in injected[0].source
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert any("on_time_ratio" in str(o.get("data", {})) for o in outputs)

@@ -102,13 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        splice(Path(args.readme), summary.read_text())
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"{args.readme}: calibration summary from {summary}")
-    return 0
+    return readme_block.main([NAME, str(summary), "--readme", args.readme])
 
 
 if __name__ == "__main__":

@@ -126,7 +126,7 @@ def percent(value: float | None, decimals: int = 1) -> str:
     return MISSING if is_missing(value) else f"{value * 100:.{decimals}f}%"
 
 
-_MD_VIEW: dict[str, tuple[str, Callable[[Any], str]]] = {
+MD_VIEW: dict[str, tuple[str, Callable[[Any], str]]] = {
     "scenario": ("scenario", str),
     "backend": ("backend", str),
     "scheduler": ("scheduler", str),
@@ -145,7 +145,7 @@ _MD_VIEW: dict[str, tuple[str, Callable[[Any], str]]] = {
 
 def markdown_view(table: pd.DataFrame) -> pd.DataFrame:
     """The comparison table with units a reader wants: percentages, Mbps, whole milliseconds."""
-    return pd.DataFrame({_MD_VIEW[c][0]: [_MD_VIEW[c][1](v) for v in table[c]] for c in table.columns})
+    return pd.DataFrame({MD_VIEW[c][0]: [MD_VIEW[c][1](v) for v in table[c]] for c in table.columns})
 
 
 SUMMARY_METRICS = ("decodable_ratio", "goodput_bps", "on_time_ratio", "p95_delay_ms")
@@ -190,7 +190,7 @@ def markdown_seed_summary(summary: pd.DataFrame) -> str:
             "seeds": [str(n) for n in group["seeds"]],
         }
         for metric in SUMMARY_METRICS:
-            label, fmt = _MD_VIEW[metric]
+            label, fmt = MD_VIEW[metric]
             cells[label] = [
                 fmt(m) + ("" if is_missing(h) else f" ± {_HALF[metric](h)}")
                 for m, h in zip(group[metric], group[f"{metric}_ci95"], strict=True)
