@@ -32,8 +32,11 @@ pytestmark = pytest.mark.property
 
 SIM_SCHEDULERS = sorted(n for n, i in SCHEDULERS.items() if "sim" in i.backends)
 # Schedulers that promise to follow the controller's weights: a link it believes dead gets nothing
-# while another may take the packet. Round-robin is the blind baseline by definition.
-WEIGHT_FOLLOWING = {"dwrr"}
+# while another may take the packet; every one but round-robin, the blind baseline by definition.
+WEIGHT_FOLLOWING = {n for n in SIM_SCHEDULERS if n != "rr"}
+# Schedulers that keep DWRR byte credits (redundant's non-copied packets go by DWRR): capped at
+# max_credit_quanta quanta. The others keep no credits; the check names only these.
+CREDIT_CAPPED = {"dwrr", "redundant", "redundant-all"}
 TRACES = sorted((SCENARIOS / "traces").glob("*.up"))
 
 
@@ -170,13 +173,14 @@ class Watch:
         run.receiver.on_packet = watched_packet  # type: ignore[method-assign]
         run.receiver.on_burst = watched_burst  # type: ignore[method-assign]
         sched = run.controller.scheduler
-        caps = getattr(sched, "_cap", None)
-        if caps is not None:
+        credited = sched if hasattr(sched, "_cap") else getattr(sched, "inner", None)  # redundant: its DWRR
+        self.credit_checked = credited is not None and hasattr(credited, "_cap")
+        if self.credit_checked:
             on_tick = run.loop.on_tick
 
             def watched_tick(t: float) -> None:
                 on_tick(t)
-                for credit, cap in zip(sched.credits(), sched._cap, strict=True):
+                for credit, cap in zip(credited.credits(), credited._cap, strict=True):
                     self.credit_excess = max(self.credit_excess, credit - cap)
 
             run.loop.on_tick = watched_tick  # type: ignore[method-assign]
@@ -215,6 +219,8 @@ def check_invariants(scenario: Any, scheduler: str) -> None:
     # schedulers that follow weights never feed a link believed dead while another may take it
     if scheduler in WEIGHT_FOLLOWING:
         assert w.dead_sends == 0
+    # byte credits never exceed their cap, for the schedulers that keep credits (and only those)
+    assert w.credit_checked == (scheduler in CREDIT_CAPPED)
     assert w.credit_excess <= 1e-6
 
 

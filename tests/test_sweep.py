@@ -372,13 +372,17 @@ def test_api_sweep_is_a_wrapper_on_the_engine(tmp_path):
 
 
 def test_bench_sweep_scaling_measures_both_clusters():
-    from bondlab.bench import sweep_scaling
+    """Both clusters measured, and the 1.8x goal judged as a benchmark line (printed, met or
+    NOT MET; `bondlab bench --sweep` exits 1 on a miss): a timing on a shared machine is not a
+    pass/fail test here."""
+    from bondlab.bench import judge_goals, sweep_scaling
 
     result = sweep_scaling(points=4, duration_s=10, trials=1)
     print("\nsweep scaling:", json.dumps(result))
     assert result["sweep_1_worker_points_per_s"] > 0 and result["sweep_2_workers_points_per_s"] > 0
-    one, two = result["sweep_1_worker_points_per_s"], result["sweep_2_workers_points_per_s"]
-    assert result["sweep_speedup"] == pytest.approx(two / one, rel=0.05)
+    [check] = [c for c in judge_goals(result) if c.name == "sweep_speedup"]
+    print(check.text())
+    assert check.goal == ">= 1.8" and check.met == (result["sweep_speedup"] >= 1.8)
 
 
 def _profiler_on() -> bool:
