@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bondlab.cluster import dask_client, default_workers, run_all
+from bondlab.cluster import Outcome, dask_client, default_workers, run_all
 from bondlab.expect import Expectation, judge, mean_metrics, parse_expect, parse_seeds
 from bondlab.scenario import Scenario, ScenarioError, load_scenario, yaml_files
 
@@ -66,6 +66,7 @@ class Report:
     runs: int = 0
     seconds: float = 0.0
     skipped: list[Path] = field(default_factory=list)
+    reused: int = 0  # runs read from the results directory instead of simulated
 
     @property
     def failed(self) -> list[Row]:
@@ -103,29 +104,60 @@ def collect(paths: Sequence[str | Path]) -> tuple[list[Spec], list[Path], list[s
     return specs, skipped, errors
 
 
-def run_point(item: tuple[int, str, int, Scenario]) -> dict[str, Any]:
-    """Runs on a dask worker: one scenario, scheduler and seed; its scalar metrics (nothing stored)."""
+def run_point(item: tuple[Any, ...]) -> dict[str, Any]:
+    """Runs on a dask worker: one scenario, scheduler and seed; its scalar metrics. With a results
+    directory (the item's fifth field) the run is stored there."""
     from bondlab.api import simulate
 
-    _, scheduler, seed, scenario = item
-    metrics = simulate(scenario, scheduler, seed=seed, results=None).metrics
+    _, scheduler, seed, scenario = item[:4]
+    results = item[4] if len(item) > 4 and item[4] is not None else None
+    metrics = simulate(
+        scenario, scheduler, seed=seed, results=None if results is None else Path(results)
+    ).metrics
     return {k: v for k, v in metrics.items() if not isinstance(v, dict)}
 
 
-def run_specs(specs: Sequence[Spec], client: Any | None, progress: bool = True) -> Report:
+def _stored(item: tuple[Any, ...], results: Path) -> dict[str, Any] | None:
+    """The scalar metrics of a stored run this item would reproduce (bondlab/reuse.py), else None.
+    Decided here, in the process that plans the runs: the workers need not see the results."""
+    from bondlab.results import load_run, run_dir
+    from bondlab.reuse import reusable
+
+    _, scheduler, seed, scenario = item[:4]
+    the_seed = seed if seed is not None else scenario.seed
+    where = run_dir(results, scenario, scheduler, the_seed)
+    if not reusable(where, scenario, scheduler, the_seed):
+        return None
+    return {k: v for k, v in load_run(where).metrics.items() if not isinstance(v, dict)}
+
+
+def run_specs(
+    specs: Sequence[Spec],
+    client: Any | None,
+    progress: bool = True,
+    results: Path | None = None,
+    rerun: bool = False,
+) -> Report:
     """Run each spec once per scheduler it names and seed it is judged over (inline if client is
-    None) and judge every bound, on the mean over the seeds where there are several."""
+    None) and judge every bound, on the mean over the seeds where there are several. With
+    `results`, runs are stored there and stored ones reused (run_point)."""
     start = time.perf_counter()
+    store = None if results is None else str(results)
     items = [
-        (i, s, seed, spec.scenario)
+        (i, s, seed, spec.scenario, store)
         for i, spec in enumerate(specs)
         for s in spec.schedulers
         for seed in spec.seeds
     ]
+    stored = {}
+    if results is not None and not rerun:
+        stored = {k: m for k, item in enumerate(items) if (m := _stored(item, Path(results))) is not None}
+    todo = [item for k, item in enumerate(items) if k not in stored]
+    outcomes = [Outcome(items[k], m) for k, m in stored.items()]
     runs: dict[tuple[int, str], list[dict[str, Any]]] = {}
     errors: dict[tuple[int, str], str] = {}
     seconds: dict[tuple[int, str], float] = {}
-    for out in run_all(run_point, items, client, desc="regress", progress=progress):
+    for out in [*outcomes, *run_all(run_point, todo, client, desc="regress", progress=progress)]:
         i, s, seed = out.item[:3]
         key = (i, s)
         seconds[key] = seconds.get(key, 0.0) + out.seconds
@@ -134,7 +166,7 @@ def run_specs(specs: Sequence[Spec], client: Any | None, progress: bool = True) 
         else:
             runs.setdefault(key, []).append(out.result)
     metrics = {key: mean_metrics(r) for key, r in runs.items() if key not in errors}
-    report = Report(runs=len(items), seconds=time.perf_counter() - start)
+    report = Report(runs=len(items), seconds=time.perf_counter() - start, reused=len(stored))
     for i, spec in enumerate(specs):
         report.rows += [_row(spec, i, exp, metrics, errors, seconds) for exp in spec.expectations]
     return report
@@ -168,17 +200,31 @@ def regress(
     workers: int | None = None,
     address: str | None = None,
     progress: bool = True,
+    results: Path | None = None,
+    rerun: bool = False,
 ) -> Report:
-    """Collect, then run on a dask cluster (local `workers` processes, or the one at `address`)."""
+    """Collect, then run on a dask cluster (local `workers` processes, or the one at `address`).
+    `results`: store the runs there and reuse stored ones of the same inputs and code (`rerun`:
+    never); None stores nothing."""
     specs, skipped, errors = collect(paths)
     if errors:
         raise RegressInputError("\n".join(errors))
     if not specs:
         raise RegressInputError(f"no scenario with an expect: block in {' '.join(map(str, paths))}")
     runs = sum(len(spec.schedulers) * len(spec.seeds) for spec in specs)
+    if results is not None and not rerun:  # no cluster to start for runs that are all stored
+        items = [
+            (i, s, seed, spec.scenario)
+            for i, spec in enumerate(specs)
+            for s in spec.schedulers
+            for seed in spec.seeds
+        ]
+        runs -= sum(_stored(item, Path(results)) is not None for item in items)
     n = min(workers or default_workers(), runs) if address is None else None
+    if runs == 0 or n == 1:  # nothing to run, or one worker: this process, no cluster to start
+        return replace(run_specs(specs, None, progress, results, rerun), skipped=skipped)
     with dask_client(n, address) as client:
-        report = run_specs(specs, client, progress)
+        report = run_specs(specs, client, progress, results, rerun)
     report.skipped = skipped
     return report
 

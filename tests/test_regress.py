@@ -20,6 +20,13 @@ from bondlab.scenario import ScenarioError, load_scenario
 
 from conftest import ROOT, SCENARIOS
 
+
+@pytest.fixture(autouse=True)
+def _results_in_tmp(tmp_path, monkeypatch):
+    """The command stores its runs under ./results by default: here, a temporary folder."""
+    monkeypatch.chdir(tmp_path)
+
+
 BASE = {
     "duration_s": 3,
     "seed": 1,
@@ -291,12 +298,13 @@ def test_junit_of_an_empty_failure_free_report(tmp_path):
     assert root.find(".//failure") is None and report.exit_code == 0
 
 
-def test_bundled_scenarios_all_carry_expectations_that_hold():
+def test_bundled_scenarios_all_carry_expectations_that_hold(tmp_path):
     """What CI runs: `bondlab regress scenarios/` in a real process exits 0."""
     assert all(load_scenario(p).expect for p in SCENARIOS.glob("*.yaml"))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = ["regress", "scenarios/", "--workers", "2", "-q", "--results", str(tmp_path / "r")]
     proc = subprocess.run(
-        [sys.executable, "-m", "bondlab", "regress", "scenarios/", "--workers", "2", "-q"],
+        [sys.executable, "-m", "bondlab", *argv],
         capture_output=True,
         text=True,
         env=env,
@@ -306,3 +314,28 @@ def test_bundled_scenarios_all_carry_expectations_that_hold():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert " 0 failed " in proc.stdout.splitlines()[-1]
+
+
+def test_a_second_regress_reuses_every_stored_run(tmp_path, cli, monkeypatch):
+    """Runs are stored under --results; the same command again simulates nothing (same inputs and
+    clean code), --rerun and --no-store simulate everything."""
+    import bondlab.results
+    import bondlab.reuse
+
+    monkeypatch.setattr(bondlab.results, "git_revision", lambda: "abc1234")
+    monkeypatch.setattr(bondlab.reuse, "_running_revision", lambda: "abc1234")
+    path = write(tmp_path, "ok", PASSING)
+    argv = ("regress", str(path), "--workers", "1", "-q", "--results", str(tmp_path / "r"))
+    rc, out, err = cli(*argv)
+    assert rc == 0 and "reused" not in err
+    markers = sorted((tmp_path / "r").glob("*/*/complete.json"))
+    assert len(markers) == 2
+    before = [m.stat().st_mtime_ns for m in markers]
+    rc, out2, err = cli(*argv)
+    assert rc == 0 and "2 of 2 runs reused" in err
+    assert [m.stat().st_mtime_ns for m in markers] == before
+    assert out2.splitlines()[:-1] == out.splitlines()[:-1]  # the same table, read back
+    rc, _, err = cli(*argv, "--rerun")
+    assert rc == 0 and "reused" not in err
+    rc, _, err = cli("regress", str(path), "--workers", "1", "-q", "--no-store")
+    assert rc == 0 and "reused" not in err
