@@ -1,5 +1,7 @@
 """README blocks are spliced from generated files between named markers, and nothing else moves."""
 
+import pytest
+
 from bondlab.readme_block import main, markers, splice
 
 
@@ -27,13 +29,16 @@ def test_the_cli_says_what_is_missing_in_one_line(tmp_path, capsys):
     assert readme.read_text() == "no markers\n"
 
 
-def test_the_readme_leaderboard_is_the_committed_summary():
-    """The README's table is the file `bondlab compare ... --leaderboard-only` wrote, pasted by the
-    splice command, not typed: an edit to either shows here."""
+@pytest.mark.parametrize(
+    "name, folder", [("leaderboard", "leaderboard"), ("rate-controllers", "rate-controllers/all")]
+)
+def test_the_readme_tables_are_the_committed_summaries(name, folder):
+    """The README's tables are the files `bondlab compare ... --leaderboard-only` wrote, pasted by
+    the splice command, not typed: an edit to either shows here."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    begin, end = markers("leaderboard")
+    begin, end = markers(name)
     text = (root / "README.md").read_text()
     block = text.split(begin, 1)[1].split(end, 1)[0]
-    assert block == "\n" + (root / "results" / "examples" / "leaderboard" / "summary.md").read_text()
+    assert block == "\n" + (root / "results" / "examples" / folder / "summary.md").read_text()
