@@ -14,6 +14,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -329,6 +330,29 @@ def _run_in_vm(runs: list[_Job], quiet: bool) -> None:
         listing.unlink(missing_ok=True)
 
 
+class _BootProgress:
+    """Says the VM is booting, then once how long the boot took: 20-55 s of silence under TCG
+    read as a hang. `check` is the watchdog's poll for the guest's start file."""
+
+    def __init__(self, started: Path, n_runs: int, quiet: bool) -> None:
+        self.started, self.quiet, self.t0, self.said = started, quiet, time.monotonic(), False
+        if not quiet:
+            print(
+                f"real: booting the VM for {n_runs} run(s) (this kernel has no sch_netem; a TCG boot "
+                "takes 20-55 s here)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def check(self) -> bool:
+        if not self.started.exists():
+            return False
+        if not self.said and not self.quiet:
+            print(f"real: VM up after {time.monotonic() - self.t0:.0f} s", file=sys.stderr, flush=True)
+        self.said = True
+        return True
+
+
 def _boot_and_run(
     runs: list[_Job], argv: list[str], shared: Path, timeout: float, started: Path, quiet: bool
 ) -> None:
@@ -336,6 +360,7 @@ def _boot_and_run(
 
     raw_dirs = [job.raw for job in runs]
     for boot in range(1, BOOT_ATTEMPTS + 1):
+        up = _BootProgress(started, len(runs), quiet)
         try:
             result = vm.run_in_vm(
                 argv,
@@ -343,7 +368,7 @@ def _boot_and_run(
                 timeout_s=timeout,
                 forward_output=not quiet,
                 cwd=Path.cwd(),
-                started=started.exists,
+                started=up.check,
                 boot_timeout_s=VM_BOOT_BUDGET_S,
             )
             break
