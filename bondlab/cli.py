@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_show_command(sub)
 
-    from bondlab.report.command import add_report_command
+    from bondlab.report_cli import add_report_command
 
     add_report_command(sub)
 

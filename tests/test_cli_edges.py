@@ -113,3 +113,14 @@ def test_an_unreachable_scheduler_is_one_line_within_seconds(capsys) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"error: no dask scheduler answers at tcp://127.0.0.1:{port} within 5 s")
     assert took < 15
+
+
+def test_building_the_command_line_imports_no_plotting():
+    """`bondlab --help` and every command's start stay light: matplotlib (and its cache-directory
+    warning for a user without a writable home) loads only when something is drawn."""
+    import subprocess
+    import sys
+
+    code = "import sys, bondlab.cli; bondlab.cli.build_parser(); print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
