@@ -26,10 +26,10 @@ import secrets
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,7 @@ from bondlab.procs import pid_alive
 from bondlab.scenario import Scenario
 
 DEFAULT_RESULTS = Path("results")
+_T = TypeVar("_T")
 MARKER = "complete.json"  # written last: its presence is what makes a run directory a result
 FRAMES_FILE = "frames.parquet"
 DELAY_TIMES_FILE = "delay_capture_s.npy"
@@ -277,6 +278,16 @@ class StoredRun:
     path: Path
     meta: dict[str, Any]
     metrics: dict[str, Any]
+    # The writer's token from complete.json when loaded (load_run): the files read later (time
+    # series, frames, delays, messages) are checked to come from that same run.
+    token: str | None = field(default=None, compare=False)
+
+    def _same_run(self) -> None:
+        """IncompleteRunError if another run was published over this one since it was loaded."""
+        if self.token is not None and _marker_token(self.path) != self.token:
+            raise IncompleteRunError(
+                f"{self.path}: replaced by another run since it was loaded; load it again"
+            )
 
     @property
     def scenario(self) -> str:
@@ -294,24 +305,35 @@ class StoredRun:
     def seed(self) -> int:
         return int(self.meta["seed"])
 
+    def _read(self, read: Callable[[], _T]) -> _T:
+        """`read()`, then the check that the run was not replaced meanwhile (a file read across a
+        publish fails or mixes two runs: either way the replacement is what is reported)."""
+        try:
+            out = read()
+        except (OSError, ValueError):
+            self._same_run()
+            raise
+        self._same_run()
+        return out
+
     def timeseries(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / "timeseries.parquet")
+        return self._read(lambda: pd.read_parquet(self.path / "timeseries.parquet"))
 
     def frames(self) -> pd.DataFrame | None:
         """frames.parquet (see write_outputs), or None for a run stored before it existed."""
         path = self.path / FRAMES_FILE
-        return pd.read_parquet(path) if path.exists() else None
+        return self._read(lambda: pd.read_parquet(path) if path.exists() else None)
 
     def delays(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(delay ms, capture time s) per packet, or None where either file is missing."""
         d, t = self.path / "delays_ms.npy", self.path / DELAY_TIMES_FILE
         if not (d.exists() and t.exists()):
             return None
-        return np.load(d), np.load(t)
+        return self._read(lambda: (np.load(d), np.load(t)))
 
     def messages(self) -> list[dict[str, Any]]:
         path = self.path / "messages.json"
-        return json.loads(path.read_text()) if path.exists() else []
+        return self._read(lambda: json.loads(path.read_text()) if path.exists() else [])
 
 
 def incomplete_reason(directory: Path) -> str | None:
@@ -331,17 +353,33 @@ def incomplete_reason(directory: Path) -> str | None:
     return None
 
 
-def load_run(directory: Path) -> StoredRun:
-    """A complete run; IncompleteRunError (one line saying why) for anything else."""
+def _marker_token(directory: Path) -> str | None:
+    try:
+        return str(json.loads((Path(directory) / MARKER).read_text()).get("token"))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def load_run(directory: Path, attempts: int = 5) -> StoredRun:
+    """A complete run, read as one snapshot; IncompleteRunError (one line saying why) for anything
+    else. A publish swaps a whole directory in, so the marker's writer token, read before and after
+    the files, says whether they all came from one run; if not (another writer published in
+    between), the read is tried again."""
     directory = Path(directory)
+    for _ in range(attempts):
+        why = incomplete_reason(directory)
+        if why is not None:
+            raise IncompleteRunError(f"{directory}: {why}")
+        before = _marker_token(directory)
+        try:
+            meta = json.loads((directory / "run.json").read_text())
+            metrics = json.loads((directory / "metrics.json").read_text())
+        except FileNotFoundError:
+            continue  # caught between a publish's two renames: read again
+        if before is not None and _marker_token(directory) == before:
+            return StoredRun(directory, meta, metrics, token=before)
     why = incomplete_reason(directory)
-    if why is not None:
-        raise IncompleteRunError(f"{directory}: {why}")
-    return StoredRun(
-        directory,
-        json.loads((directory / "run.json").read_text()),
-        json.loads((directory / "metrics.json").read_text()),
-    )
+    raise IncompleteRunError(f"{directory}: {why or f'replaced while being read, {attempts} times'}")
 
 
 def run_directories(results: Path) -> list[Path]:

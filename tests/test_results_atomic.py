@@ -245,3 +245,44 @@ def test_publishing_never_replaces_a_folder_that_is_not_a_run(tmp_path: Path) ->
     with pytest.raises(FileExistsError, match="not a run folder"):
         res.publish_run(staging, target)
     assert (target / "notes.txt").read_text() == "mine"
+
+
+def _publisher(results: str, stop_at: float) -> None:
+    """Publishes run dwrr-1 again and again, a new token in every file each time."""
+    i = 0
+    while time.time() < stop_at:
+        _writer(results, f"p{os.getpid()}-{i}", 0.0)
+        i += 1
+
+
+def test_a_reader_never_mixes_two_runs_while_writers_publish(tmp_path: Path) -> None:
+    """Two processes keep publishing run dwrr-1 while this one reads it: every read is one run's
+    files (metadata, metrics, time series, messages from the same writer) or a one-line refusal
+    (between two renames, or replaced since loaded), never a mix."""
+    _writer(str(tmp_path), "first", 0.0)
+    final = tmp_path / "seed-asymmetric" / "dwrr-1"
+    ctx = multiprocessing.get_context("fork")
+    stop_at = time.time() + 4.0
+    procs = [ctx.Process(target=_publisher, args=(str(tmp_path), stop_at)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    whole = refused = 0
+    tokens = set()
+    while time.time() < stop_at:
+        try:
+            run = load_run(final)
+            token = run.metrics["token"]
+            assert run.meta["token"] == token
+            assert set(run.timeseries().token) == {token}
+            assert run.messages() == [{"token": token}]
+        except IncompleteRunError as exc:
+            assert "\n" not in str(exc)
+            refused += 1
+            continue
+        whole += 1
+        tokens.add(token)
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    print(f"\nreads while publishing: {whole} whole runs ({len(tokens)} writers), {refused} refused")
+    assert whole > 10 and len(tokens) > 1
