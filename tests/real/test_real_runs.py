@@ -49,13 +49,22 @@ def measured(out):
 
 @pytest.fixture(scope="session")
 def real(tmp_path_factory, vm_lock):
-    from bondlab.real.api import real_runs
+    from bondlab.real.api import RealSetupError, real_runs
 
-    results = tmp_path_factory.mktemp("real-results")
     jobs = [(load_scenario(f), s, seed) for f, s, seed in JOBS.values()]
     name, path, stall = STALLED
     jobs.append((load_scenario(path, ["duration_s=8"]), "dwrr", 1))
-    outs = real_runs(jobs, results, quiet=False, injects=[None] * len(JOBS) + [stall])
+    injects = [None] * len(JOBS) + [stall]
+    try:
+        outs = real_runs(jobs, tmp_path_factory.mktemp("real-results"), quiet=False, injects=injects)
+    except RealSetupError as exc:
+        # librist 0.2.7's receiver has died of SIGSEGV part-way through a run, rarely (DEVELOPERS.md),
+        # which stops the whole batch. That is a crash of the library, said in one line by the run
+        # (tests/real/test_faults.py tests the line), not a measurement: the batch runs once more.
+        if "died (SIG" not in str(exc):
+            raise
+        print(f"\nreal session: {exc}\nthe batch runs once more")
+        outs = real_runs(jobs, tmp_path_factory.mktemp("real-results-again"), quiet=False, injects=injects)
     return dict(zip([*JOBS, name], outs))
 
 
