@@ -131,27 +131,42 @@ def _stored(item: tuple[Any, ...], results: Path) -> dict[str, Any] | None:
     return {k: v for k, v in load_run(where).metrics.items() if not isinstance(v, dict)}
 
 
+def _items(specs: Sequence[Spec], results: Path | None) -> list[tuple[Any, ...]]:
+    """One item per spec, scheduler and seed: (spec index, scheduler, seed, scenario, results)."""
+    store = None if results is None else str(results)
+    return [
+        (i, s, seed, spec.scenario, store)
+        for i, spec in enumerate(specs)
+        for s in spec.schedulers
+        for seed in spec.seeds
+    ]
+
+
+def _reusable(
+    items: Sequence[tuple[Any, ...]], results: Path | None, rerun: bool
+) -> dict[int, dict[str, Any]]:
+    """The stored runs the items would reproduce, by item index (none without results or with rerun)."""
+    if results is None or rerun:
+        return {}
+    return {k: m for k, item in enumerate(items) if (m := _stored(item, Path(results))) is not None}
+
+
 def run_specs(
     specs: Sequence[Spec],
     client: Any | None,
     progress: bool = True,
     results: Path | None = None,
     rerun: bool = False,
+    stored: dict[int, dict[str, Any]] | None = None,
 ) -> Report:
     """Run each spec once per scheduler it names and seed it is judged over (inline if client is
     None) and judge every bound, on the mean over the seeds where there are several. With
-    `results`, runs are stored there and stored ones reused (run_point)."""
+    `results`, runs are stored there and stored ones reused (`stored`: already looked up, by
+    item index, as `_reusable` gives them)."""
     start = time.perf_counter()
-    store = None if results is None else str(results)
-    items = [
-        (i, s, seed, spec.scenario, store)
-        for i, spec in enumerate(specs)
-        for s in spec.schedulers
-        for seed in spec.seeds
-    ]
-    stored = {}
-    if results is not None and not rerun:
-        stored = {k: m for k, item in enumerate(items) if (m := _stored(item, Path(results))) is not None}
+    items = _items(specs, results)
+    if stored is None:
+        stored = _reusable(items, results, rerun)
     todo = [item for k, item in enumerate(items) if k not in stored]
     outcomes = [Outcome(items[k], m) for k, m in stored.items()]
     runs: dict[tuple[int, str], list[dict[str, Any]]] = {}
@@ -211,20 +226,13 @@ def regress(
         raise RegressInputError("\n".join(errors))
     if not specs:
         raise RegressInputError(f"no scenario with an expect: block in {' '.join(map(str, paths))}")
-    runs = sum(len(spec.schedulers) * len(spec.seeds) for spec in specs)
-    if results is not None and not rerun:  # no cluster to start for runs that are all stored
-        items = [
-            (i, s, seed, spec.scenario)
-            for i, spec in enumerate(specs)
-            for s in spec.schedulers
-            for seed in spec.seeds
-        ]
-        runs -= sum(_stored(item, Path(results)) is not None for item in items)
+    stored = _reusable(_items(specs, results), results, rerun)  # looked up once, here
+    runs = sum(len(spec.schedulers) * len(spec.seeds) for spec in specs) - len(stored)
     n = min(workers or default_workers(), runs) if address is None else None
     if runs == 0 or n == 1:  # nothing to run, or one worker: this process, no cluster to start
-        return replace(run_specs(specs, None, progress, results, rerun), skipped=skipped)
+        return replace(run_specs(specs, None, progress, results, rerun, stored), skipped=skipped)
     with dask_client(n, address) as client:
-        report = run_specs(specs, client, progress, results, rerun)
+        report = run_specs(specs, client, progress, results, rerun, stored)
     report.skipped = skipped
     return report
 

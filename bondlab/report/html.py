@@ -61,8 +61,13 @@ window.addEventListener('load',()=>{document.body.dataset.imagesLoaded=
 """
 
 
+def anchor(scenario: str, backend: str, scheduler: str, seed: int) -> str:
+    """A run's section id: the table's rows (comparison_table) and the sections share it."""
+    return f"run-{slug(scenario)}-{backend}-{scheduler}-{seed}"
+
+
 def run_anchor(run: StoredRun) -> str:
-    return f"run-{slug(run.scenario)}-{run.backend}-{run.scheduler}-{run.seed}"
+    return anchor(run.scenario, run.backend, run.scheduler, run.seed)
 
 
 def _table(frame: pd.DataFrame, links: Sequence[str] | None = None) -> str:
@@ -128,9 +133,7 @@ def render_html(runs: Sequence[StoredRun], plots: Sequence[Path], title: str) ->
     """The page: the runs' table (rows link to their sections), means over seeds when there are
     several, each scenario's figures, then every run's section."""
     ordered = comparison_table(runs)
-    anchors = [
-        f"run-{slug(r.scenario)}-{r.backend}-{r.scheduler}-{r.seed}" for r in ordered.itertuples(index=False)
-    ]
+    anchors = [anchor(r.scenario, r.backend, r.scheduler, r.seed) for r in ordered.itertuples(index=False)]
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = [
         f'<h1 id="top">{html.escape(title)}</h1>',
