@@ -12,9 +12,12 @@ from array import array
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # A sequence number this far past the flags already held goes to the sparse set instead of
 # growing them: dense numbering is what senders do, and a stray huge number must not cost memory.
@@ -99,6 +102,8 @@ class PlayoutReport:
 def frame_table(report: PlayoutReport, origin: float) -> pd.DataFrame:
     """The report's frames as a DataFrame (t: capture time less `origin`, the run's start), what
     frames.parquet holds."""
+    import pandas as pd  # here, not at the top: real run processes import this module (9p in the VM)
+
     f = report.frames
     return pd.DataFrame(
         {

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bondlab.real.forked import RunProcess
 
 FAULT_FILE = "fault.json"
 VNG_LOST_GUEST = 255  # vng's status when the guest gave no exit status (qemu gone, kernel panic)
@@ -47,9 +49,7 @@ def process_died(
     return f"the {what} process {how_it_ended(returncode)} {where(scenario, scheduler, at_s, duration_s)}"
 
 
-def first_death(
-    procs: Mapping[str, subprocess.Popen[Any]], expected: tuple[str, ...] = ()
-) -> tuple[str, int] | None:
+def first_death(procs: Mapping[str, RunProcess], expected: tuple[str, ...] = ()) -> tuple[str, int] | None:
     """(name, status) of a process that has ended when it should not have: any signal death, or
     a non-zero exit; names in `expected` may end with status 0 (the sender, at the scenario's end)."""
     for name, proc in procs.items():
@@ -152,7 +152,7 @@ def injection_from_env(environ: Mapping[str, str]) -> dict[str, Any] | None:
 
 
 def injector(
-    injection: Mapping[str, Any] | None, procs: Mapping[str, subprocess.Popen[Any]], t0: float
+    injection: Mapping[str, Any] | None, procs: Mapping[str, RunProcess], t0: float
 ) -> Callable[[], None]:
     """A callable that, when its time (from t0) has come, SIGKILLs the named process once, or
     SIGSTOPs it and SIGCONTs it `for_s` later."""

@@ -57,7 +57,8 @@ def run(
     return proc
 
 
-def _setns(name: str) -> None:
+def setns(name: str) -> None:
+    """Join network namespace `name` (this thread; a forked child is all one thread)."""
     fd = os.open(NETNS_DIR / name, os.O_RDONLY | os.O_CLOEXEC)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -83,7 +84,7 @@ def call_in_netns(
         try:
             os.close(rfd)
             try:
-                _setns(name)
+                setns(name)
                 outcome: tuple[bool, Any] = (True, fn(*args, **kwargs))
             except BaseException as exc:  # everything goes back to the parent
                 outcome = (False, exc)

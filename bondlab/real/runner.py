@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from bondlab.core.rate_controllers import make_rate_controller
-from bondlab.real import netns, netns_cleanup, netns_commands, shaping, trace_replay, validity
+from bondlab.real import forked, netns, netns_cleanup, netns_commands, shaping, trace_replay, validity
 from bondlab.real.faults import first_death, injector, process_died, write_fault
+from bondlab.real.forked import RunProcess
 from bondlab.real.protocol import RR_BASE_PORT
 from bondlab.scenario import Scenario, parse_scenario
 from bondlab.timeline import expand_events, initial_state, trace_segments
@@ -123,10 +124,6 @@ def _trace_time(scenario: Scenario, name: str, t: float) -> float | None:
     return None
 
 
-def _python() -> str:
-    return sys.executable
-
-
 def inner_run(
     scenario: Scenario,
     scheduler: str,
@@ -177,13 +174,13 @@ def inner_run(
         }
         cfg = out_dir / "real-config.json"
         cfg.write_text(json.dumps(config, indent=2))
-        capture = tb.popen("receiver", [_python(), "-m", "bondlab.real.capture", str(cfg), str(out_dir)])
+        capture = tb.fork("receiver", "bondlab.real.capture", [str(cfg), str(out_dir)])
         _wait_for(out_dir / "capture.ready", capture, 120, "capture")
-        receiver = tb.popen("receiver", [_python(), "-m", "bondlab.real.receiver", str(cfg), str(out_dir)])
+        receiver = tb.fork("receiver", "bondlab.real.receiver", [str(cfg), str(out_dir)])
         _wait_for(out_dir / "receiver.ready", receiver, 120, "receiver")
         config["start_delay_s"] = START_DELAY_S
         cfg.write_text(json.dumps(config, indent=2))
-        sender = tb.popen("sender", [_python(), "-m", "bondlab.real.sender", str(cfg), str(out_dir)])
+        sender = tb.fork("sender", "bondlab.real.sender", [str(cfg), str(out_dir)])
         t0 = float(_wait_for(out_dir / "sender.ready", sender, 120, "sender"))
         log: list[dict[str, Any]] = [
             {"t": 0.0, "link": a.link, "capacity_bps": a.capacity_bps} for a in actions if a.t == 0.0
@@ -231,7 +228,7 @@ def _note_applied(log: list[dict[str, Any]], marks: list[dict[str, int]], tb: An
 
 
 def _died(
-    procs: dict[str, subprocess.Popen[Any]],
+    procs: dict[str, RunProcess],
     scenario: Scenario,
     scheduler: str,
     t0: float,
@@ -253,7 +250,7 @@ def _died(
     return check
 
 
-def _wait_for(path: Path, proc: subprocess.Popen[Any], timeout: float, what: str) -> str:
+def _wait_for(path: Path, proc: RunProcess, timeout: float, what: str) -> str:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if path.exists():
@@ -267,7 +264,7 @@ def _wait_for(path: Path, proc: subprocess.Popen[Any], timeout: float, what: str
     raise RealRunError(f"{what} process not ready after {timeout:.0f} s")
 
 
-def _wait_exit(proc: subprocess.Popen[Any], deadline: float) -> int:
+def _wait_exit(proc: RunProcess, deadline: float) -> int:
     try:
         return proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
     except subprocess.TimeoutExpired:
@@ -309,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         args = Path(args[0][1:]).read_text().split()
     if args:  # the host's boot watchdog waits for this (real/api.py GUEST_STARTED)
         (Path(args[0]) / "guest.started").write_text("ok\n")
+    forked.warm_up()  # once a boot: every run process is a fork of this one (real/forked.py)
     for raw in map(Path, args):
         scenario, scheduler = load_inner_config(raw / "inner.json")
         print(

@@ -34,6 +34,7 @@ class RealSender:
         )
         self.config = config
         self.stop = False
+        self.started = time.monotonic()  # main() sets when the process started, for _log_phases
 
     def run(self) -> dict[str, Any]:
         t0 = float(self.config["start_at"])
@@ -78,8 +79,10 @@ class RealSender:
 def main(argv: list[str] | None = None) -> int:
     """`python -m bondlab.real.sender CONFIG.json OUT_DIR`: run, then write sender.json and frames."""
     args = sys.argv[1:] if argv is None else argv
+    started = time.monotonic()
     config, out = start_process(args, "sender")
     sender = RealSender(config)
+    sender.started = started
 
     def _stop(signum: int, frame: object) -> None:
         sender.stop = True
@@ -94,15 +97,29 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _log_phases(started: float, ends: dict[str, float]) -> None:
+    """How long each start-up phase took: in the TCG VM start-ups were most of a run's overhead."""
+    last, parts = started, []
+    for name, end in ends.items():
+        parts.append(f"{name} {end - last:.1f} s")
+        last = end
+    log.info("start-up: %s", ", ".join(parts))
+
+
 def _run(sender: RealSender, out: Path) -> int:
     config = sender.config
     # Start after librist's handshakes (data before them is dropped at the receiver; in the TCG VM
     # they take seconds), plus a margin; the orchestrator times link changes from this instant.
     try:
+        phases = {"set-up": time.monotonic()}
         sender.transport.open()
+        phases["librist contexts"] = time.monotonic()
         if not sender.transport.wait_for_handshakes(HANDSHAKE_TIMEOUT_S):
             log.warning("not every link answered within %.0f s; starting anyway", HANDSHAKE_TIMEOUT_S)
+        phases["handshakes"] = time.monotonic()
         sender.transport.warm_up()
+        phases["warm-up"] = time.monotonic()
+        _log_phases(sender.started, phases)
         sender.config["start_at"] = time.monotonic() + float(config.get("start_delay_s", 1.5))
         signal_ready(out / "sender.ready", repr(sender.config["start_at"]))
         summary = sender.run()
