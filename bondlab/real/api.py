@@ -14,7 +14,6 @@ import shutil
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from typing import Any
 
 from bondlab.core.schedulers import scheduler_names  # real runs: the oracle is sim-only
 from bondlab.real import faults
+from bondlab.real.errors import RealSetupError, RealStopped
+from bondlab.real.vm_batch import run_in_vm
 from bondlab.results import (
     DEFAULT_RESULTS,
     begin_run,
@@ -35,37 +36,24 @@ from bondlab.results import (
 from bondlab.scenario import Scenario
 
 EXPRESS_ERRORS = ("cannot be set",)  # check_expressible lines that make a run meaningless
-# Boots take 20-55 s under TCG on an idle host but 150-210 s were measured with the two cores
-# shared with other test runs (load average ~3); the budget only has to catch a hung VM.
-VM_BOOT_BUDGET_S = 300.0
 # A run that measured the CPU rather than the network (real/validity.py) is run again, in the
 # same VM boot, at most this many more times; if every attempt fails it is kept, marked invalid.
 DEFAULT_RERUNS = 2
-# TCG boots stall now and then (qemu idle near 0 CPU, the guest silent for minutes; seen in a CI
-# dry run on 2026-12-07): a guest that has not started the runs within the boot budget is killed
-# and booted again, once. The guest's runner writes GUEST_STARTED in the first run's raw dir.
-BOOT_ATTEMPTS = 2
-GUEST_STARTED = "guest.started"
-
-
-class RealSetupError(RuntimeError):
-    """A real run that cannot happen or did not finish; str() is one line saying why (and the fix)."""
-
-    exit_status = 3
-
-
-class RealStopped(RealSetupError):
-    """The run was stopped by a signal (SIGTERM, SIGHUP) and cleaned up; exit with 128 + signal."""
-
-    def __init__(self, message: str, exit_status: int) -> None:
-        super().__init__(message)
-        self.exit_status = exit_status
 
 
 @dataclass(frozen=True)
 class RealRunOutput:
     directory: Path
     metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RealRunFailure:
+    """A run of a batch that did not finish (real_runs(partial=True)): its staging directory, marked
+    incomplete, and the one line saying why."""
+
+    staging: Path
+    reason: str
 
 
 def binding_available() -> tuple[bool, str]:
@@ -153,8 +141,13 @@ def real_runs(
     quiet: bool = False,
     reruns: int = DEFAULT_RERUNS,
     injects: Sequence[dict[str, Any] | None] | None = None,
-) -> list[RealRunOutput]:
+    partial: bool = False,
+) -> list[Any]:
     """Run (scenario, scheduler, seed) jobs for real, in one VM boot where a VM is needed.
+
+    A run that cannot finish (a run process died) does not stop the batch: the others run and are
+    stored, then RealSetupError says the first failure in one line; with `partial=True` the list
+    instead holds a RealRunFailure in that run's place (setup failures and signals still raise).
 
     A run that is not valid (it measured the CPU: real/validity.py) is run again, up to `reruns`
     more times; the last attempt is kept either way, its metrics saying `valid` and why not.
@@ -179,7 +172,7 @@ def real_runs(
                 print(f"note: {scenario.name}: {note}", file=sys.stderr)
     try:
         with real_run_lock(), _signals_raise():
-            return _locked_runs(jobs, results, mode, quiet, reruns, injects)
+            return _locked_runs(jobs, results, mode, quiet, reruns, injects, partial)
     except LockHeld as exc:
         raise RealSetupError(str(exc)) from None
     except _Stopped as exc:  # outside a run's own handling (taking or leaving the lock)
@@ -208,10 +201,11 @@ def _locked_runs(
     quiet: bool,
     reruns: int = DEFAULT_RERUNS,
     injects: Sequence[dict[str, Any] | None] | None = None,
-) -> list[RealRunOutput]:
+    partial: bool = False,
+) -> list[Any]:
     from bondlab.real.librist_lib import librist_version
     from bondlab.real.netns_commands import NetnsError
-    from bondlab.real.runner import RealRunError, run_until_valid
+    from bondlab.real.runner import RealRunError, run_job
 
     env_inject = faults.injection_from_env(os.environ)
     runs: list[_Job] = []
@@ -236,10 +230,10 @@ def _locked_runs(
         if mode == "direct":
             for job in runs:
                 current[:] = [job]
-                run_until_valid(job.scenario, job.scheduler, job.raw, job.inject, job.reruns)
+                run_job(job.raw)  # as in the VM: a run that fails leaves its fault, the next one runs
         else:
             current[:] = runs
-            _run_in_vm(runs, quiet)
+            run_in_vm(runs, quiet)
     except (RealRunError, RealSetupError, NetnsError) as exc:
         outputs = _store_finished(runs)  # runs that completed before the failure keep their results
         raise _failed(runs, outputs, str(exc).removeprefix("real run: ")) from None
@@ -253,9 +247,15 @@ def _locked_runs(
         job = next((j for j in current if not (j.raw / "sender.json").exists()), None)
         raise _stopped(signum, job) from None
     outputs = _store_finished(runs)
-    if len(outputs) != len(runs):
-        raise _failed(runs, outputs, "the run ended without its raw results")
-    return outputs
+    if len(outputs) == len(runs):
+        return outputs
+    said = (faults.read_fault(j.raw) for j in runs)
+    first = next(filter(None, said), "the run ended without its raw results")
+    failure = _failed(runs, outputs, first)
+    if not partial:
+        raise failure from None
+    stored = {o.directory: o for o in outputs}
+    return [stored.get(j.final) or RealRunFailure(j.staging, faults.read_fault(j.raw) or first) for j in runs]
 
 
 def _signal_of(exc: BaseException) -> int | None:
@@ -284,9 +284,10 @@ def _failed(runs: list[_Job], outputs: list[RealRunOutput], why: str) -> RealSet
 
 
 def _mark_unfinished(runs: list[_Job], why: str) -> None:
+    """Each run's own fault where it left one (a batch goes on past a failed run), else `why`."""
     for job in runs:
         if job.staging.exists():
-            mark_incomplete(job.staging, why)
+            mark_incomplete(job.staging, faults.read_fault(job.raw) or why)
 
 
 def _store_finished(runs: list[_Job]) -> list[RealRunOutput]:
@@ -305,96 +306,6 @@ def _store_finished(runs: list[_Job]) -> list[RealRunOutput]:
         publish_run(job.staging, job.final)
         outputs.append(RealRunOutput(job.final, out["metrics"]))
     return outputs
-
-
-def _run_in_vm(runs: list[_Job], quiet: bool) -> None:
-
-    raw_dirs = [job.raw for job in runs]
-    # The guest is ~10x slower; runs are real time, so budget boot + per-run setup + duration.
-    # Budget every rerun too: the timeout only has to catch a hung VM.
-    timeout = VM_BOOT_BUDGET_S + sum((j.scenario.duration_s + 90.0) * (1 + j.reruns) for j in runs)
-    # One writable mount for all runs: each --rwdir is a virtio-9p device of its own, and a guest
-    # with six of them (six runs in one boot) stalled while booting (seen here, TCG; each also
-    # lengthens the kernel command line, see below).
-    shared = Path(os.path.commonpath([str(d.resolve()) for d in raw_dirs]))
-    # The raw directories go to the guest in a file, not on its command line: vng passes the
-    # command in the kernel's command line (COMMAND_LINE_SIZE 2048 on x86), and nine runs' paths
-    # under pytest's temporary directory overflowed it: the guest hung at boot, qemu idle.
-    listing = shared / f".bondlab-guest-runs-{os.getpid()}.txt"
-    listing.write_text("".join(f"{d.resolve()}\n" for d in raw_dirs))
-    argv = [sys.executable, "-m", "bondlab.real.runner", f"@{listing}"]
-    started = raw_dirs[0] / GUEST_STARTED
-    try:
-        _boot_and_run(runs, argv, shared, timeout, started, quiet)
-    finally:
-        listing.unlink(missing_ok=True)
-
-
-class _BootProgress:
-    """Says the VM is booting, then once how long the boot took: 20-55 s of silence under TCG
-    read as a hang. `check` is the watchdog's poll for the guest's start file."""
-
-    def __init__(self, started: Path, n_runs: int, quiet: bool) -> None:
-        self.started, self.quiet, self.t0, self.said = started, quiet, time.monotonic(), False
-        if not quiet:
-            print(
-                f"real: booting the VM for {n_runs} run(s) (this kernel has no sch_netem; a TCG boot "
-                "takes 20-55 s here)",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def check(self) -> bool:
-        if not self.started.exists():
-            return False
-        if not self.said and not self.quiet:
-            print(f"real: VM up after {time.monotonic() - self.t0:.0f} s", file=sys.stderr, flush=True)
-        self.said = True
-        return True
-
-
-def _boot_and_run(
-    runs: list[_Job], argv: list[str], shared: Path, timeout: float, started: Path, quiet: bool
-) -> None:
-    from bondlab.real import vm
-
-    raw_dirs = [job.raw for job in runs]
-    for boot in range(1, BOOT_ATTEMPTS + 1):
-        up = _BootProgress(started, len(runs), quiet)
-        try:
-            result = vm.run_in_vm(
-                argv,
-                rwdirs=[shared],
-                timeout_s=timeout,
-                forward_output=not quiet,
-                cwd=Path.cwd(),
-                started=up.check,
-                boot_timeout_s=VM_BOOT_BUDGET_S,
-            )
-            break
-        except vm.VMBootStalled:
-            if boot == BOOT_ATTEMPTS:
-                raise RealSetupError(
-                    f"the VM did not start the runs within {VM_BOOT_BUDGET_S:.0f} s in {boot} boots "
-                    "(a stalled TCG boot) and was stopped"
-                ) from None
-            print(
-                f"real run: the VM did not start the runs within {VM_BOOT_BUDGET_S:.0f} s (a stalled "
-                "boot: qemu idle, the guest silent); booting it again",
-                file=sys.stderr,
-                flush=True,
-            )
-        except vm.VMTimeout:
-            raise RealSetupError(
-                f"the VM run did not finish within {timeout:.0f} s and was stopped"
-            ) from None
-    if result.returncode != 0:
-        said = next((m for m in map(faults.read_fault, raw_dirs) if m), None)
-        if said is not None:
-            raise RealSetupError(said)
-        jobs = [(j.scenario.name, j.scheduler, j.scenario.duration_s, j.raw) for j in runs]
-        done = {j.raw for j in runs if (j.raw / "shaping.json").exists()}
-        raise RealSetupError(faults.vm_died(result.returncode, jobs, done))
 
 
 def real_run(

@@ -298,31 +298,35 @@ def run_until_valid(
         validity.set_aside(raw, verdict["invalid_reason"])
 
 
+def run_job(raw: Path) -> str | None:
+    """One run of a batch, from its raw dir's inner.json: None once done, else the one line saying
+    why it could not finish (also left in the raw dir, real/faults.py, for the host)."""
+    scenario, scheduler = load_inner_config(raw / "inner.json")
+    print(f"real run: {scenario.name} {scheduler} ({scenario.duration_s:g} s)", file=sys.stderr, flush=True)
+    inner = json.loads((raw / "inner.json").read_text())
+    try:
+        run_until_valid(scenario, scheduler, raw, inner.get("inject"), int(inner.get("reruns", 0)))
+    except (RealRunError, netns_commands.NetnsError) as exc:
+        message = str(exc) if isinstance(exc, RealRunError) else f"{scenario.name} {scheduler}: {exc}"
+        if not write_fault(raw, message):
+            print(f"error: {message}", file=sys.stderr)
+        return message
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m bondlab.real.runner RAW_DIR...` (or `@FILE` listing them, one per line): inner
-    runs, one after the other (in one VM boot)."""
+    runs, one after the other (in one VM boot). A run that cannot finish (a run process died:
+    librist's receiver has crashed now and then) is left with its fault and the batch goes on:
+    the others' results are worth keeping. Status 1 if any run failed."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) == 1 and args[0].startswith("@"):  # a file listing them (from real/api.py)
         args = Path(args[0][1:]).read_text().split()
     if args:  # the host's boot watchdog waits for this (real/api.py GUEST_STARTED)
         (Path(args[0]) / "guest.started").write_text("ok\n")
     forked.warm_up()  # once a boot: every run process is a fork of this one (real/forked.py)
-    for raw in map(Path, args):
-        scenario, scheduler = load_inner_config(raw / "inner.json")
-        print(
-            f"real run: {scenario.name} {scheduler} ({scenario.duration_s:g} s)", file=sys.stderr, flush=True
-        )
-        inner = json.loads((raw / "inner.json").read_text())
-        try:
-            run_until_valid(scenario, scheduler, raw, inner.get("inject"), int(inner.get("reruns", 0)))
-        except (RealRunError, netns_commands.NetnsError) as exc:
-            message = str(exc) if isinstance(exc, RealRunError) else f"{scenario.name} {scheduler}: {exc}"
-            # The host prints this line (vng's status cannot say who died); printing it here as
-            # well would show it twice.
-            if not write_fault(raw, message):
-                print(f"error: {message}", file=sys.stderr)
-            return 1
-    return 0
+    failed = [message for raw in map(Path, args) if (message := run_job(raw)) is not None]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """A VM boot says it is booting, then how long it took: 20-55 s of silence read as a hang."""
 
-from bondlab.real.api import _BootProgress
+from bondlab.real.vm_batch import _BootProgress
 
 
 def test_the_boot_is_announced_and_its_end_said_once(tmp_path, capsys):

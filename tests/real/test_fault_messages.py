@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bondlab.real import api, faults, vm
+from bondlab.real import api, faults, vm, vm_batch
 from bondlab.real.lock import LockHeld, real_run_lock
 from bondlab.real.runner import RealRunError
 from bondlab.results import INCOMPLETE, MARKER, IncompleteRunError, find_runs, load_run
@@ -199,13 +199,13 @@ def test_a_stalled_boot_is_booted_again_once_then_said_in_one_line(
 
     def run_in_vm(argv, **kw):  # type: ignore[no-untyped-def]
         boots.append(1)
-        assert kw["started"]() is False and kw["boot_timeout_s"] == api.VM_BOOT_BUDGET_S
+        assert kw["started"]() is False and kw["boot_timeout_s"] == vm_batch.VM_BOOT_BUDGET_S
         raise vm.VMBootStalled(argv, kw["boot_timeout_s"])
 
     monkeypatch.setattr(vm, "run_in_vm", run_in_vm)
     with pytest.raises(api.RealSetupError) as exc:
         api._locked_runs(_jobs(), tmp_path, "vm", quiet=True)
-    assert len(boots) == api.BOOT_ATTEMPTS == 2
+    assert len(boots) == vm_batch.BOOT_ATTEMPTS == 2
     assert str(exc.value).startswith("real run: the VM did not start the runs within 300 s in 2 boots")
     assert "booting it again" in capsys.readouterr().err
     assert find_runs(tmp_path) == []
@@ -250,3 +250,59 @@ def test_a_job_with_an_injected_fault_is_never_rerun(tmp_path: Path, monkeypatch
         )
     assert seen[".real-dwrr-1"]["reruns"] == api.DEFAULT_RERUNS and seen[".real-dwrr-1"]["inject"] is None
     assert seen[".real-dwrr-2"]["reruns"] == 0 and seen[".real-dwrr-2"]["inject"] == stall
+
+
+def test_a_failed_run_does_not_stop_its_batch(tmp_path: Path, monkeypatch) -> None:
+    """Run 1 of 3 loses its receiver: runs 2 and 3 still run (a librist crash in one run of a
+    compare must not cost the others). Each failed run is marked incomplete with its own line; the
+    error names the first; partial=True returns each failure in its run's place instead."""
+    ran: list[int] = []
+
+    def inner_run(scenario, scheduler, raw, inject=None):  # type: ignore[no-untyped-def]
+        seed = json.loads((raw.parent / "run.json").read_text())["seed"]
+        ran.append(seed)
+        raise RealRunError(f"the receiver process died (SIGSEGV) part-way through seed {seed}")
+
+    monkeypatch.setattr("bondlab.real.runner.inner_run", inner_run)
+    sc = load_scenario(SCEN / "seed-quarter.yaml", ["duration_s=5"])
+    jobs = [(sc, "dwrr", seed) for seed in (1, 2, 3)]
+    with pytest.raises(api.RealSetupError) as exc:
+        api._locked_runs(jobs, tmp_path / "a", "direct", quiet=True)
+    assert ran == [1, 2, 3]
+    assert str(exc.value).startswith("real run: the receiver process died (SIGSEGV) part-way through seed 1;")
+    for staging in (tmp_path / "a" / "seed-quarter").iterdir():
+        seed = json.loads((staging / "run.json").read_text())["seed"]
+        assert json.loads((staging / INCOMPLETE).read_text())["reason"].endswith(f"through seed {seed}")
+    ran.clear()
+    outs = api._locked_runs(jobs, tmp_path / "b", "direct", quiet=True, partial=True)
+    assert ran == [1, 2, 3]
+    assert [type(o) for o in outs] == [api.RealRunFailure] * 3
+    assert [o.reason[-6:] for o in outs] == ["seed 1", "seed 2", "seed 3"]
+
+
+def test_the_guest_goes_on_past_a_failed_run_and_says_so_in_its_status(tmp_path: Path, monkeypatch) -> None:
+    """The VM's orchestrator: every run of the batch is tried, the failed one leaves its line for
+    the host, and the status is 1 if any failed."""
+    from bondlab.real import forked, runner
+
+    monkeypatch.setattr(forked, "warm_up", lambda: None)
+    raws = []
+    sc = load_scenario(SCEN / "seed-quarter.yaml", ["duration_s=5"])
+    for i in (1, 2):
+        raw = tmp_path / f"run{i}" / "raw"
+        raw.mkdir(parents=True)
+        (raw / "inner.json").write_text(json.dumps({"scenario": sc.resolved(), "scheduler": "dwrr"}))
+        raws.append(raw)
+    ran: list[Path] = []
+
+    def inner_run(scenario, scheduler, raw, inject=None):  # type: ignore[no-untyped-def]
+        ran.append(raw)
+        if raw == raws[0]:
+            raise RealRunError("the sender process died (SIGKILL) part-way through run 1")
+
+    monkeypatch.setattr(runner, "inner_run", inner_run)
+    monkeypatch.setattr(runner.validity, "judge_raw", lambda raw: {"valid": True})
+    assert runner.main([str(r) for r in raws]) == 1
+    assert ran == raws
+    assert faults.read_fault(raws[0]) == "the sender process died (SIGKILL) part-way through run 1"
+    assert faults.read_fault(raws[1]) is None
