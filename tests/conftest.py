@@ -70,10 +70,11 @@ def pytest_configure(config: Any) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
-    """Tests that boot the VM (all that use vm_lock, directly or through a fixture) run on one
-    xdist worker, one after the other (`--dist loadgroup`)."""
+    """Tests that boot the VM (all that use vm_lock, directly or through a fixture) are marked
+    `vm`, and run on one xdist worker, one after the other (`--dist loadgroup`)."""
     for item in items:
         if "vm_lock" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.vm)  # `-m vm` / `-m "not vm"`: scripts/test.sh's two phases
             item.add_marker(pytest.mark.xdist_group(VM_GROUP))
 
 
