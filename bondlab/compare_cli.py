@@ -54,7 +54,7 @@ def add_compare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--leaderboard-only",
         action="store_true",
-        help="write the leaderboard alone (csv, md, png and summary.md for a README block), no "
+        help="write the leaderboard alone (csv, md, png and summary.md for a docs block), no "
         "comparison tables or per-scenario plots: for large runs, whose plots take minutes",
     )
     p.add_argument(

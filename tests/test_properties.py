@@ -3,7 +3,7 @@
 Hypothesis builds scenarios (1-6 links; constant, stepped and trace capacities; delay, jitter,
 loss, Gilbert-Elliott, queue sizes; flaps, all links down, `loss: 1.0` while up, events at the
 same instant) and raw feedback streams fed straight to core. The default profile keeps CI fast
-(fixed examples); `pytest -m property --hypothesis-profile=long` runs the campaign (README):
+(fixed examples); `pytest -m property --hypothesis-profile=long` runs the campaign (docs/testing.md):
 10,000 generated scenarios split across the schedulers, 10,000 mutant files, and smaller counts for
 the determinism and feedback-stream tests. Add `--hypothesis-show-statistics` for per-test counts;
 the session ends with the totals each kind of test ran (conftest.PROPERTY_RUNS).

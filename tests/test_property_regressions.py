@@ -1,5 +1,5 @@
 """Failures the property campaign found (`pytest -m property --hypothesis-profile=long`), each
-minimised and pinned as a plain test (README "Property tests")."""
+minimised and pinned as a plain test (docs/testing.md, "Property tests")."""
 
 from __future__ import annotations
 

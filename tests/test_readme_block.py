@@ -2,7 +2,7 @@
 
 import pytest
 
-from bondlab.readme_block import main, markers, splice
+from bondlab.readme_block import block_in, main, markers, page_with, splice
 
 
 def test_a_block_replaces_only_what_lies_between_its_markers(tmp_path):
@@ -38,7 +38,24 @@ def test_the_readme_tables_are_the_committed_summaries(name, folder):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    begin, end = markers(name)
-    text = (root / "README.md").read_text()
-    block = text.split(begin, 1)[1].split(end, 1)[0]
-    assert block == "\n" + (root / "results" / "examples" / folder / "summary.md").read_text()
+    page = page_with(name, root)
+    assert page is not None, f"no page holds the {name} markers"
+    assert block_in(page, name) == "\n" + (root / "results" / "examples" / folder / "summary.md").read_text()
+
+
+def test_every_page_the_readme_links_exists_and_each_block_lives_in_one_page():
+    """The README is the front door: the pages it links exist, and a block's markers are in one
+    page only (the splice command finds that page by them)."""
+    import re
+    from pathlib import Path
+
+    from bondlab.readme_block import pages
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    linked = set(re.findall(r"\]\(((?:docs/)?[\w./-]+\.md)", readme))
+    assert {"docs/usage.md", "docs/real.md", "DEVELOPERS.md"} <= linked
+    assert all((root / link).is_file() for link in linked), linked
+    names = re.findall(r"<!-- ([\w -]+): begin -->", "".join(p.read_text() for p in pages(root)))
+    assert names and len(names) == len(set(names)), names
+    assert len(readme.splitlines()) <= 200  # issue 17: a front door, the reference in docs/

@@ -1,10 +1,10 @@
-"""The calibration at a glance: one row per scenario over its seeds, for the README.
+"""The calibration at a glance: one row per scenario over its seeds, for the docs (docs/real.md).
 
 Why apart from calibration_report.py: that report shows every pair in full for the one who ran
 it; this block is what a user reads before trusting the sim, so it says how many pairs agree,
 where they do not (one line per pair), and which code and day made it. `write_calibration` writes
-it as summary.md beside calibration.md; `python -m bondlab.real.calibration_summary OUT --readme
-README.md` puts it between the README's calibration markers, so the table there is never typed.
+it as summary.md beside calibration.md; `python -m bondlab.real.calibration_summary OUT` puts it
+between the calibration markers (in docs/real.md), so the table there is never typed.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from bondlab import readme_block
 from bondlab.real.calibrate import BOUNDS, Pair
 from bondlab.report.table import markdown_table
 
-NAME = "calibration summary"  # the README markers: <!-- calibration summary: begin/end -->
+NAME = "calibration summary"  # the markers (docs/real.md): <!-- calibration summary: begin/end -->
 BEGIN, END = readme_block.markers(NAME)
 
 
@@ -83,17 +83,17 @@ def summary_markdown(table: pd.DataFrame, phases: pd.DataFrame, pairs: Sequence[
 
 
 def splice(readme: Path, block: str) -> None:
-    """Replace what lies between the README's calibration markers with `block`."""
+    """Replace what lies between the calibration markers (docs/real.md) with `block`."""
     readme_block.splice(readme, NAME, block)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m bondlab.real.calibration_summary",
-        description="Put a calibration report's summary.md into a README, between its markers.",
+        description="Put a calibration report's summary.md into the docs, between its markers.",
     )
     p.add_argument("report", help="the report folder `bondlab calibrate --out` wrote")
-    p.add_argument("--readme", default="README.md")
+    p.add_argument("--readme", help="the page [default: the one holding the markers]")
     args = p.parse_args(argv)
     summary = Path(args.report) / "summary.md"
     if not summary.is_file():
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    return readme_block.main([NAME, str(summary), "--readme", args.readme])
+    return readme_block.main([NAME, str(summary), *(["--readme", args.readme] if args.readme else [])])
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ DEFAULT_OUT = Path("results") / "tune"
 
 @dataclass
 class TuneResult:
-    """What a tuning run produced; `summary` is the train / validation table the README quotes."""
+    """What a tuning run produced; `summary` is the train / validation table docs/many-runs.md quotes."""
 
     spec: TuneSpec
     out_dir: Path

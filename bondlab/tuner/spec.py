@@ -174,7 +174,7 @@ def load_tune_spec(source: str | Path | dict[str, Any], base_dir: str | Path | N
 
 def _scenario_file(spec: Path, name: str) -> Path:
     """A path relative to the spec, or a bare scenario name (no folder, no .yaml): `<name>.yaml`
-    beside the spec, else in `../scenarios/` from it (the layout the README's spec assumes)."""
+    beside the spec, else in `../scenarios/` from it (the layout docs/many-runs.md's spec assumes)."""
     given = Path(name)
     if given.is_absolute():
         return given
