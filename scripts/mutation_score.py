@@ -1,24 +1,38 @@
 """Share of mutants killed per core module, read from mutmut's result files under mutants/.
 
-mutmut prints one running total; the issue asks for a score per module and for all of core, and a
-partial run is worth reporting as such: mutants not yet checked are counted apart, never as
-survivors or kills (a mutant no selected test reaches, "no tests", counts as not killed).
+mutmut prints one running total; this says, per module and for all of core, how many mutants were
+killed, timed out, survived, reached by no selected test, or not checked yet (a partial run is
+reported as such). The score counts a timeout as a kill, as mutmut's own summary does, and shows
+how many there were. mutmut's own table of exit codes (mutmut.stats) names each verdict.
 
     .venv/bin/python scripts/mutation_score.py [--survivors] [MODULE_SUBSTRING ...]
+    .venv/bin/python scripts/mutation_score.py --run     # from a clean mutants/: mutmut run, then the
+                                                          # table, also written to --out for the docs
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
+import sys
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
-# mutmut 3's exit codes (mutmut/stats.py): tests failing means the mutant was killed; a timeout
-# also ends the mutant, so it counts as a kill, as mutmut's own summary does.
-KILLED = {1, 3, 36, -24, 24, 152, 255, 37}
-SURVIVED = {0}
-NO_TESTS = {5, 33}
+from mutmut.stats import status_by_exit_code
+
+OUT = Path("results/examples/mutation/score.md")
+COLUMNS = ("killed", "timeout", "survived", "no tests", "other", "not checked")
+
+
+def verdict(code: int | None) -> str:
+    """One of COLUMNS for a mutant's exit code (a type checker's catch is a kill)."""
+    status = status_by_exit_code[code]
+    if status == "caught by type check":
+        return "killed"
+    return status if status in COLUMNS else "other"
 
 
 def module_name(meta: Path, root: Path) -> str:
@@ -27,7 +41,7 @@ def module_name(meta: Path, root: Path) -> str:
 
 
 def scores(root: Path, only: list[str]) -> list[tuple[str, Counter[str], list[str]]]:
-    """Per module: counts of killed / survived / no tests / not checked, and the survivors' names."""
+    """Per module: counts by verdict, and the survivors' names."""
     out = []
     for meta in sorted(root.glob("bondlab/core/**/*.py.meta")):
         name = module_name(meta, root)
@@ -36,22 +50,35 @@ def scores(root: Path, only: list[str]) -> list[tuple[str, Counter[str], list[st
         codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
         if not codes:
             continue
-        counts: Counter[str] = Counter()
-        survivors = []
-        for mutant, code in codes.items():
-            if code is None:
-                counts["unchecked"] += 1
-            elif code in KILLED:
-                counts["killed"] += 1
-            elif code in SURVIVED:
-                counts["survived"] += 1
-                survivors.append(mutant)
-            elif code in NO_TESTS:
-                counts["no_tests"] += 1
-            else:
-                counts["other"] += 1
-        out.append((name, counts, sorted(survivors)))
+        counts: Counter[str] = Counter(verdict(code) for code in codes.values())
+        survivors = sorted(m for m, code in codes.items() if verdict(code) == "survived")
+        out.append((name, counts, survivors))
     return out
+
+
+def row(name: str, c: Counter[str]) -> str:
+    """One Markdown row; the score is (killed + timeout) over the mutants checked."""
+    checked = sum(c[k] for k in COLUMNS if k != "not checked")
+    score = f"{100 * (c['killed'] + c['timeout']) / checked:.1f} %" if checked else "-"
+    return f"| {name} | " + " | ".join(str(c[k]) for k in COLUMNS) + f" | {score} |"
+
+
+def table(results: list[tuple[str, Counter[str], list[str]]], survivors: bool = False) -> str:
+    lines = ["| module | " + " | ".join(COLUMNS) + " | score |", "|---|" + "---:|" * (len(COLUMNS) + 1)]
+    total: Counter[str] = Counter()
+    for name, c, names in results:
+        lines.append(row(name, c))
+        total += c
+        if survivors:
+            lines += [f"|  `{m}` |" + " |" * (len(COLUMNS) + 1) for m in names]
+    lines.append(row("**all of core**", total))
+    return "\n".join(lines) + "\n"
+
+
+def run_mutmut(root: Path) -> None:
+    """mutmut from a clean slate: verdicts left in mutants/ by an older run would be read as this one's."""
+    shutil.rmtree(root, ignore_errors=True)
+    subprocess.run(["nice", "-n", "19", str(Path(sys.executable).parent / "mutmut"), "run"], check=False)
 
 
 def main() -> int:
@@ -59,25 +86,22 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help="only modules whose dotted name contains one of these")
     parser.add_argument("--root", type=Path, default=Path("mutants"))
     parser.add_argument("--survivors", action="store_true", help="list the surviving mutants")
+    parser.add_argument("--run", action="store_true", help="delete mutants/, run mutmut, write --out")
+    parser.add_argument("--out", type=Path, default=OUT, help=f"with --run: the table's file [{OUT}]")
     args = parser.parse_args()
-    print(f"{'module':36s} {'killed':>7s} {'survived':>8s} {'no tests':>8s} {'unchecked':>9s} {'score':>6s}")
-    total: Counter[str] = Counter()
-    for name, c, survivors in scores(args.root, args.modules):
-        print(row(name, c))
-        total += c
-        if args.survivors:
-            for mutant in survivors:
-                print(f"    {mutant}")
-    print(row("total", total))
+    if args.run:
+        run_mutmut(args.root)
+    text = table(scores(args.root, args.modules), args.survivors)
+    print(text, end="")
+    if args.run:
+        rev = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True)
+        made = (
+            f"Made {datetime.now(UTC):%Y-%m-%d} at {rev.stdout.strip()} by `scripts/mutation_score.py --run`."
+        )
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(f"{made}\n\n{text}")
+        print(f"{args.out}: written")
     return 0
-
-
-def row(name: str, c: Counter[str]) -> str:
-    """One line of the table; "no tests" (no selected test reaches the mutant) counts as not killed."""
-    checked = c["killed"] + c["survived"] + c["no_tests"] + c["other"]
-    score = f"{100 * c['killed'] / checked:5.1f}%" if checked else "    -"
-    counts = f"{c['killed']:7d} {c['survived']:8d} {c['no_tests']:8d} {c['unchecked']:9d}"
-    return f"{name:36s} {counts} {score:>6s}"
 
 
 if __name__ == "__main__":
