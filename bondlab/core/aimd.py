@@ -15,8 +15,7 @@ Without pressure the bitrate climbs by `add_bps` every `climb_every_s`, but by n
 
 from __future__ import annotations
 
-from bondlab.core.rate_control import CongestionControl
-from bondlab.core.rate_controllers import RateSignals
+from bondlab.core.rate_control import CongestionControl, RateSignals
 
 
 class AimdController:

@@ -18,8 +18,7 @@ belacoder caps the second backlog threshold by RTT_TO_BS(latency/2), whose units
 
 from __future__ import annotations
 
-from bondlab.core.rate_control import CongestionControl
-from bondlab.core.rate_controllers import RateSignals
+from bondlab.core.rate_control import CongestionControl, RateSignals
 
 READ_S = 0.02  # BITRATE_UPDATE_INT
 INCR_MIN, INCR_INT_S, INCR_SCALE = 30_000, 0.5, 30

@@ -136,3 +136,21 @@ class RateController:
         self.bitrate = target
         self._raised = True
         return CongestionControl(t, target, total_capacity_bps, "recovery")
+
+
+@dataclass(frozen=True, slots=True)
+class RateSignals:
+    """Pressure on the bond at one stats tick, as the sender sees it.
+
+    RTTs and the queueing delay are weighted by the links' scheduler weights (where the packets
+    go); the backlog is the estimators' backlog rule summed over live links.
+    """
+
+    interval_s: float
+    rtt_ms: float | None  # librist's smoothed RTT; None while no live link has one
+    rtt_min_ms: float | None  # each link's base RTT, same weighting
+    queue_delay_ms: float
+    backlog_bytes: float
+    backlog_s: float  # the worst live link's: how long a new packet waits there
+    overloaded: bool  # some live link delivers less than it is given
+    congested: bool  # some live link's queue stands and grows

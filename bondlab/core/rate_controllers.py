@@ -13,30 +13,11 @@ only what the sender's feedback shows (echo RTTs, its own sends against the rece
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bondlab.core.rate_control import CongestionControl, RateController
+from bondlab.core.rate_control import CongestionControl, RateController, RateSignals  # noqa: F401 (API)
 
 RATE_CONTROLLERS = ("headroom", "forecast", "ladder", "aimd", "none")
-
-
-@dataclass(frozen=True, slots=True)
-class RateSignals:
-    """Pressure on the bond at one stats tick, as the sender sees it.
-
-    RTTs and the queueing delay are weighted by the links' scheduler weights (where the packets
-    go); the backlog is the estimators' backlog rule summed over live links.
-    """
-
-    interval_s: float
-    rtt_ms: float | None  # librist's smoothed RTT; None while no live link has one
-    rtt_min_ms: float | None  # each link's base RTT, same weighting
-    queue_delay_ms: float
-    backlog_bytes: float
-    backlog_s: float  # the worst live link's: how long a new packet waits there
-    overloaded: bool  # some live link delivers less than it is given
-    congested: bool  # some live link's queue stands and grows
 
 
 class BitrateController(Protocol):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import logging
 import os
 import signal
 import subprocess
@@ -99,6 +100,7 @@ def _child(netns: str, module: str, main: object, argv: list[str]) -> None:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        _forget_log_handlers()
         setns(netns)
         sys.argv = [module, *argv]
         result = main(argv)  # type: ignore[operator]
@@ -113,6 +115,16 @@ def _child(netns: str, module: str, main: object, argv: list[str]) -> None:
             sys.stderr.flush()
         finally:
             os._exit(status)
+
+
+def _forget_log_handlers() -> None:
+    """Drop the parent's log handlers (direct mode: the CLI's), now, while their descriptors are
+    closed and none of the child's own is open yet: the run process then configures its own log
+    file (real/proc.py), and no handler of the parent's can later close a number the child reuses."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        if isinstance(logger, logging.Logger):
+            logger.handlers.clear()
 
 
 # What the orchestrator holds for a run process: a fork (real runs) or a Popen (tests, tools).

@@ -9,14 +9,25 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from bondlab.real import faults
 from bondlab.real.errors import RealSetupError
+from bondlab.scenario import Scenario
 
-if TYPE_CHECKING:
-    from bondlab.real.api import _Job
+
+class BatchJob(Protocol):
+    """What the boot needs of a run of the batch (real/api.py's jobs)."""
+
+    scenario: Scenario
+    scheduler: str
+    reruns: int
+
+    @property
+    def raw(self) -> Path: ...
+
 
 # Boots take 20-55 s under TCG on an idle host but 150-210 s were measured with the two cores
 # shared with other test runs (load average ~3); the budget only has to catch a hung VM.
@@ -28,7 +39,7 @@ BOOT_ATTEMPTS = 2
 GUEST_STARTED = "guest.started"
 
 
-def run_in_vm(runs: list[_Job], quiet: bool) -> None:
+def run_in_vm(runs: Sequence[BatchJob], quiet: bool) -> None:
     """Every run's raw dir to the guest's orchestrator (real/runner.py), in one boot."""
 
     raw_dirs = [job.raw for job in runs]
@@ -76,7 +87,7 @@ class _BootProgress:
 
 
 def _boot_and_run(
-    runs: list[_Job], argv: list[str], shared: Path, timeout: float, started: Path, quiet: bool
+    runs: Sequence[BatchJob], argv: list[str], shared: Path, timeout: float, started: Path, quiet: bool
 ) -> None:
     from bondlab.real import vm
 

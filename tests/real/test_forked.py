@@ -38,6 +38,10 @@ TARGET = textwrap.dedent(
             raise RuntimeError("target failed")
         if how == "exit":
             sys.exit(7)
+        if how == "log":  # as real/proc.py's start_process: basicConfig to the run's own log file
+            import logging
+            logging.basicConfig(level=logging.INFO, handlers=[logging.FileHandler(out + ".log")])
+            logging.getLogger("child").info("the child's line")
         return 3
     """
 )
@@ -101,3 +105,22 @@ def test_a_signalled_fork_reads_like_popen_and_close_stops_the_rest(tmp_path: Pa
     assert left.poll() == -signal.SIGTERM
     time.sleep(0.1)
     assert not Path(f"/proc/{left.pid}").exists()
+
+
+def test_a_fork_logs_to_its_own_file_not_to_the_parents_handlers(tmp_path: Path, target: str) -> None:
+    """Direct mode forks from the CLI, whose log handlers must not swallow the run process's
+    configuration (logging.basicConfig is a no-op while the root logger has handlers)."""
+    import logging
+
+    parent_log = tmp_path / "parent.log"
+    handler = logging.FileHandler(parent_log)
+    logging.getLogger().addHandler(handler)
+    try:
+        with Testbed(["a"]) as tb:
+            out = tmp_path / "child.txt"
+            assert tb.fork("sender", target, [str(out), "log"]).wait(timeout=30) == 3
+        assert "the child's line" in (tmp_path / "child.txt.log").read_text()
+        assert "the child's line" not in parent_log.read_text()
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
