@@ -2,6 +2,6 @@
 
 import sys
 
-from bondlab.cli import main
+from bondlab.cli.main import main
 
 sys.exit(main())

@@ -114,8 +114,8 @@ def vm_lock() -> Iterator[None]:
 
 @pytest.fixture
 def cli(capsys):
-    """bondlab.cli.main in-process, returning (exit code, stdout, stderr); drops the log handlers it adds."""
-    from bondlab.cli import main
+    """The CLI (bondlab.cli.main) in-process: (exit code, stdout, stderr); drops its log handlers."""
+    from bondlab.cli.main import main
 
     root = logging.getLogger()
     handlers = list(root.handlers)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bondlab.cli import seed_list
+from bondlab.cli.common import seed_list
 from bondlab.real.api import RealSetupError
 from bondlab.real.cli import _calibration_scenarios
 
@@ -51,7 +51,7 @@ def test_report_only_reports_the_stored_pairs_lists_the_missing_and_runs_nothing
     import json
 
     from bondlab.api import simulate
-    from bondlab.cli import main
+    from bondlab.cli.main import main
 
     scenario = tmp_path / "short.yaml"
     scenario.write_text(

@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from bondlab.cli import main
+from bondlab.cli.main import main
 from bondlab.core.metrics import METRIC_KEYS
 
 from conftest import ROOT, SCENARIOS

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bondlab.cli import build_parser, main
+from bondlab.cli.main import build_parser, main
 
 from conftest import SCENARIOS
 
@@ -121,6 +121,6 @@ def test_building_the_command_line_imports_no_plotting():
     import subprocess
     import sys
 
-    code = "import sys, bondlab.cli; bondlab.cli.build_parser(); print('matplotlib' in sys.modules)"
+    code = "import sys, bondlab.cli.main; bondlab.cli.main.build_parser(); print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

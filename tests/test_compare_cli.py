@@ -11,7 +11,7 @@ import pytest
 import bondlab.results
 import bondlab.reuse
 from bondlab.api import simulate
-from bondlab.cli import main
+from bondlab.cli.main import main
 from bondlab.reuse import reusable
 from bondlab.scenario import load_scenario
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bondlab.cli import main
+from bondlab.cli.main import main
 
 from conftest import SCENARIOS
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bondlab.cli import main
+from bondlab.cli.main import main
 from bondlab.core.rate_controllers import RATE_CONTROLLERS
 from bondlab.leaderboard import expand_rate_controllers, expand_schedulers, plan
 from bondlab.report.leaderboard import (

@@ -200,7 +200,7 @@ def test_concurrent_simulations_of_one_run_id_leave_one_complete_run(tmp_path: P
 @pytest.mark.parametrize("name", [".", "..", ".hidden"])
 def test_a_scenario_name_that_leaves_or_hides_its_folder_is_refused(tmp_path: Path, name: str) -> None:
     """`name: ..` once stored its run as RESULTS/../dwrr-7, outside the results directory."""
-    from bondlab.cli import main
+    from bondlab.cli.main import main
     from bondlab.frames import save_scenario
 
     scenario = load_scenario(SCENARIO, SHORT)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bondlab.cli import main
+from bondlab.cli.main import main
 from bondlab.results import MARKER
 
 from conftest import SCENARIOS

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from bondlab.cli import main
+from bondlab.cli.main import main
 from bondlab.sweep import SpecError, expand, load_points, load_spec, point_key
 from bondlab.sweep.analysis import best_overall, best_per_scenario, importance
 

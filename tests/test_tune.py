@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 import bondlab.tuner.search as search_mod
-from bondlab.cli import main
+from bondlab.cli.main import main
 from bondlab.tuner import TuneSpecError, load_tune_spec, tune
 from bondlab.tuner.points import Point, run_point, scalar_metrics, score
 

@@ -27,7 +27,7 @@ def cmd_real_run(args: argparse.Namespace) -> int:
     except RealSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_status
-    from bondlab.cli import report_run
+    from bondlab.cli.common import report_run
 
     real = out.metrics["real"]
     extra = f", sender CPU {real['cpu_cores']} cores ({real.get('cpu_s_per_mbit')} CPU s per Mbit sent)"
@@ -191,7 +191,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def add_real_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from bondlab.cli import seed_list
+    from bondlab.cli.common import seed_list
 
     real = sub.add_parser(
         "real",

@@ -1,4 +1,4 @@
-"""`bondlab tune SPEC.yaml`: the command, registered by bondlab.cli.build_parser."""
+"""`bondlab tune SPEC.yaml`: the command, registered by bondlab.cli.main.build_parser."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from bondlab.cli import UsageError
+    from bondlab.cli.common import UsageError
     from bondlab.tuner.run import tune
 
     if args.workers is not None and args.workers < 1:

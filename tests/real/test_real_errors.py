@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bondlab.cli import main
+from bondlab.cli.main import main
 from bondlab.real import netns_cleanup
 
 ROOT = Path(__file__).resolve().parents[2]

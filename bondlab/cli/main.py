@@ -7,9 +7,9 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 from bondlab import __version__
+from bondlab.cli.common import UsageError, report_run, seed_list
 from bondlab.results import DEFAULT_RESULTS
 from bondlab.scenario import ScenarioError, load_scenario
 from bondlab.schedulers import DEFAULT_SCHEDULER, SCHEDULERS, scheduler_names
@@ -22,36 +22,6 @@ EPILOG = """examples:
   bondlab show results/seed-asymmetric/dwrr-1 --json
   bondlab bench --json
 """
-
-
-class UsageError(Exception):
-    """Bad command-line input: one line to stderr, exit 2."""
-
-
-def existing_path(text: str, command: str) -> Path:
-    """A run or results folder named on the command line; UsageError (one line) if there is none."""
-    path = Path(text)
-    if not path.exists():
-        raise UsageError(f"{command}: {path}: no such run or results directory")
-    return path
-
-
-def seed_list(text: str) -> list[int]:
-    """`--seeds`: comma-separated seeds and ranges, `1,2,5` or `1-10` or `1-3,7` (argparse type)."""
-    seeds: list[int] = []
-    for item in text.split(","):
-        lo, dash, hi = item.strip().partition("-")
-        try:
-            first = int(lo)
-            last = int(hi) if dash else first
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{item.strip()!r} is not a seed or a range (give e.g. 1,2,3 or 1-10)"
-            ) from None
-        if last < first:
-            raise argparse.ArgumentTypeError(f"{item.strip()!r}: a range runs from low to high")
-        seeds.extend(s for s in range(first, last + 1) if s not in seeds)
-    return seeds
 
 
 def _schedulers(text: str, backend: str = "sim", option: str = "--schedulers") -> list[str]:
@@ -97,23 +67,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def report_run(directory: Path, metrics: dict[str, Any], as_json: bool, extra: str = "") -> None:
-    """What `run` and `real run` print: the metrics object, or one summary line."""
-    if as_json:
-        print(json.dumps(metrics, indent=2))
-        return
-    m = metrics
-    print(
-        f"{directory}: on-time {m['on_time_ratio']:.3f}, decodable {m['decodable_ratio']:.3f}, "
-        f"goodput {m['goodput_bps'] / 1e6:.2f} Mbps, p95 delay {m['p95_delay_ms']} ms, "
-        f"{m['congestion_messages']} congestion-control messages{extra}"
-    )
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Runs and reports live in bondlab/compare_cli.py (with the leaderboard)."""
-    from bondlab.compare_cli import CompareUsageError
-    from bondlab.compare_cli import cmd_compare as run_compare
+    """Runs and reports live in bondlab/cli/compare.py (with the leaderboard)."""
+    from bondlab.cli.compare import CompareUsageError
+    from bondlab.cli.compare import cmd_compare as run_compare
 
     try:
         return run_compare(args)
@@ -234,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=str(DEFAULT_RESULTS), help="results directory [default: %(default)s]")
     p.add_argument("--out", help="report directory [default: RESULTS/compare]")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress (the table still prints)")
-    from bondlab.compare_cli import add_compare_options
+    from bondlab.cli.compare import add_compare_options
 
     add_compare_options(p)
     p.set_defaults(func=cmd_compare)
@@ -278,23 +235,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_tune_command(sub)
 
-    from bondlab.regress_cli import add_regress_command
+    from bondlab.cli.regress import add_regress_command
 
     add_regress_command(sub)
 
-    from bondlab.schedulers_cli import add_schedulers_command
+    from bondlab.cli.schedulers import add_schedulers_command
 
     add_schedulers_command(sub)
 
-    from bondlab.traces_cli import add_traces_command
+    from bondlab.cli.traces import add_traces_command
 
     add_traces_command(sub)
 
-    from bondlab.show_cli import add_show_command
+    from bondlab.cli.show import add_show_command
 
     add_show_command(sub)
 
-    from bondlab.report_cli import add_report_command
+    from bondlab.cli.report import add_report_command
 
     add_report_command(sub)
 

@@ -44,7 +44,7 @@ def one_run_text(directory: Path) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from bondlab.cli import UsageError, existing_path
+    from bondlab.cli.common import UsageError, existing_path
     from bondlab.frames import load_results
 
     path = existing_path(args.path, "show")

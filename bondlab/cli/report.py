@@ -10,7 +10,7 @@ from bondlab.results import IncompleteRunError, find_runs, is_run_folder, load_r
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bondlab.cli import UsageError, existing_path
+    from bondlab.cli.common import UsageError, existing_path
     from bondlab.report.html import write_html
 
     path = existing_path(args.path, "report")
