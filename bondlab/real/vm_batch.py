@@ -122,8 +122,9 @@ def _boot_and_run(
                 f"the VM run did not finish within {timeout:.0f} s and was stopped"
             ) from None
     if result.returncode != 0:
-        if any(map(faults.read_fault, raw_dirs)):
-            return  # runs that failed said why in their raw dirs; the caller stores the others
-        jobs = [(j.scenario.name, j.scheduler, j.scenario.duration_s, j.raw) for j in runs]
         done = {j.raw for j in runs if (j.raw / "shaping.json").exists()}
+        if all(d in done or faults.read_fault(d) for d in raw_dirs):
+            return  # every run finished or said why it could not; the caller stores the others
+        # A run with neither: the VM died there (after any earlier run's fault, not because of it).
+        jobs = [(j.scenario.name, j.scheduler, j.scenario.duration_s, j.raw) for j in runs]
         raise RealSetupError(faults.vm_died(result.returncode, jobs, done))

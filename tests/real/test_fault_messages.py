@@ -306,3 +306,28 @@ def test_the_guest_goes_on_past_a_failed_run_and_says_so_in_its_status(tmp_path:
     assert ran == raws
     assert faults.read_fault(raws[0]) == "the sender process died (SIGKILL) part-way through run 1"
     assert faults.read_fault(raws[1]) is None
+
+
+def test_a_vm_that_dies_after_a_failed_run_is_named_for_the_run_it_died_in(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Run 1 failed and said so; the VM then died during run 2: run 2 is where the VM died (not
+    marked with run 1's fault), and the line says the VM died."""
+
+    def run_in_vm(argv, **kw):  # type: ignore[no-untyped-def]
+        first, second = map(Path, Path(argv[-1][1:]).read_text().split())
+        faults.write_fault(first, "the receiver process died (SIGSEGV) part-way through run 1")
+        (second / "sender.ready").write_text("1\n")
+        return vm.VMResult(argv, 255, "", "")
+
+    monkeypatch.setattr(vm, "run_in_vm", run_in_vm)
+    sc = load_scenario(SCEN / "seed-quarter.yaml", ["duration_s=5"])
+    with pytest.raises(api.RealSetupError) as exc:
+        api._locked_runs([(sc, "dwrr", 1), (sc, "dwrr", 2)], tmp_path, "vm", quiet=True)
+    assert str(exc.value).startswith("real run: the VM died (qemu killed or crashed"), exc.value
+    reasons = {
+        json.loads((s / "run.json").read_text())["seed"]: json.loads((s / INCOMPLETE).read_text())["reason"]
+        for s in (tmp_path / "seed-quarter").iterdir()
+    }
+    assert reasons[1] == "the receiver process died (SIGSEGV) part-way through run 1"
+    assert reasons[2].startswith("the VM died")
