@@ -30,9 +30,15 @@ def test_the_cli_says_what_is_missing_in_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "name, folder", [("leaderboard", "leaderboard"), ("rate-controllers", "rate-controllers/all")]
+    "name, generated",
+    [
+        ("leaderboard", "leaderboard/summary.md"),
+        ("rate-controllers", "rate-controllers/all/summary.md"),
+        ("calibration summary", "calibration/summary.md"),
+        ("mutation", "mutation/score.md"),
+    ],
 )
-def test_the_readme_tables_are_the_committed_summaries(name, folder):
+def test_the_readme_tables_are_the_committed_summaries(name, generated):
     """The README's tables are the files `bondlab compare ... --leaderboard-only` wrote, pasted by
     the splice command, not typed: an edit to either shows here."""
     from pathlib import Path
@@ -40,7 +46,7 @@ def test_the_readme_tables_are_the_committed_summaries(name, folder):
     root = Path(__file__).resolve().parents[1]
     page = page_with(name, root)
     assert page is not None, f"no page holds the {name} markers"
-    assert block_in(page, name) == "\n" + (root / "results" / "examples" / folder / "summary.md").read_text()
+    assert block_in(page, name) == "\n" + (root / "results" / "examples" / generated).read_text()
 
 
 def test_every_page_the_readme_links_exists_and_each_block_lives_in_one_page():
