@@ -69,13 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         begin, _ = markers(args.name)
         print(f"error: no page of README.md and docs/*.md holds '{begin}'", file=sys.stderr)
         return 2
-    args.readme = str(page)
     try:
         splice(page, args.name, source.read_text())
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.readme}: {args.name} from {source}")
+    print(f"{page}: {args.name} from {source}")
     return 0
 
 

@@ -273,10 +273,11 @@ def _wait_exit(proc: RunProcess, deadline: float) -> int:
         raise RealRunError("a run process did not finish in time and was killed") from None
 
 
-def load_inner_config(path: Path) -> tuple[Scenario, str]:
+def read_inner(path: Path) -> tuple[Scenario, dict[str, Any]]:
+    """A run's inner.json: its scenario, parsed, and the rest (scheduler, inject, reruns)."""
     cfg = json.loads(path.read_text())
     sc = cfg["scenario"]
-    return parse_scenario(dict(sc), str(path), Path(sc["base_dir"]), sc["name"]), cfg["scheduler"]
+    return parse_scenario(dict(sc), str(path), Path(sc["base_dir"]), sc["name"]), cfg
 
 
 def run_until_valid(
@@ -301,9 +302,9 @@ def run_until_valid(
 def run_job(raw: Path) -> str | None:
     """One run of a batch, from its raw dir's inner.json: None once done, else the one line saying
     why it could not finish (also left in the raw dir, real/faults.py, for the host)."""
-    scenario, scheduler = load_inner_config(raw / "inner.json")
+    scenario, inner = read_inner(raw / "inner.json")
+    scheduler = inner["scheduler"]
     print(f"real run: {scenario.name} {scheduler} ({scenario.duration_s:g} s)", file=sys.stderr, flush=True)
-    inner = json.loads((raw / "inner.json").read_text())
     try:
         run_until_valid(scenario, scheduler, raw, inner.get("inject"), int(inner.get("reruns", 0)))
     except (RealRunError, netns_commands.NetnsError) as exc:
